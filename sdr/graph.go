@@ -1,0 +1,215 @@
+package sdr
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+
+	"golang.org/x/crypto/blake2b"
+)
+
+const (
+	// NodeSize is the size of one label in bytes.
+	NodeSize = 32
+	// BaseDegree is the number of DRG parents, in the layer being written.
+	BaseDegree = 6
+	// ExpanderDegree is the number of expander parents, in the previous layer.
+	ExpanderDegree = 8
+	// Degree is the number of parents of a node.
+	Degree = BaseDegree + ExpanderDegree
+	// MinSectorSize is the smallest sector the graph is defined for here.
+	MinSectorSize = 2 * kib
+
+	feistelRounds = 3
+)
+
+// Graph is the stacked DRG of one sector size and porep id: bucket-graph
+// base parents plus Feistel expander parents. It is immutable and safe for
+// concurrent use.
+type Graph struct {
+	nodes   uint64
+	api     APIVersion
+	porepID [32]byte
+
+	drgSeed     [28]byte
+	feistelKeys [4]uint64
+
+	// Feistel network over [0, 4^halfBits) with cycle walking into
+	// [0, expanderDomain).
+	expanderDomain uint64
+	halfBits       uint
+	rightMask      uint64
+	leftMask       uint64
+}
+
+// NewGraph builds the graph for a sector of sectorSize bytes. The size must
+// be a power of two of at least 2 KiB and at most 2^37 bytes (2^32 nodes).
+func NewGraph(sectorSize uint64, porepID [32]byte, api APIVersion) (*Graph, error) {
+	if err := CheckSectorSize(sectorSize); err != nil {
+		return nil, err
+	}
+	if api < APIVersion1_0 || api > APIVersion1_2 {
+		return nil, fmt.Errorf("unknown API version %d", int(api))
+	}
+	g := &Graph{nodes: sectorSize / NodeSize, api: api, porepID: porepID}
+	drg := domainSeed("Filecoin_DRSample", porepID)
+	copy(g.drgSeed[:], drg[:28])
+	fk := domainSeed("Filecoin_Feistel", porepID)
+	for i := range g.feistelKeys {
+		g.feistelKeys[i] = binary.LittleEndian.Uint64(fk[8*i:])
+	}
+	g.expanderDomain = g.nodes * ExpanderDegree
+	// The smallest power of four, at least 4, covering the domain.
+	g.halfBits = 1
+	for uint64(1)<<(2*g.halfBits) < g.expanderDomain {
+		g.halfBits++
+	}
+	g.rightMask = uint64(1)<<g.halfBits - 1
+	g.leftMask = g.rightMask << g.halfBits
+	return g, nil
+}
+
+// NewProofGraph builds the graph of a registered proof.
+func NewProofGraph(p Proof) (*Graph, error) {
+	return NewGraph(p.SectorSize, p.PorepID(), p.API)
+}
+
+// CheckSectorSize reports whether size is one the graph supports, with an
+// error that says what would be right.
+func CheckSectorSize(size uint64) error {
+	if size < MinSectorSize || size&(size-1) != 0 || size > 1<<37 {
+		return fmt.Errorf("sector size %d is not supported: it must be a power of two from 2KiB (2048) to 128GiB", size)
+	}
+	return nil
+}
+
+// Nodes is the number of nodes in one layer.
+func (g *Graph) Nodes() uint64 { return g.nodes }
+
+// SectorSize is the layer size in bytes.
+func (g *Graph) SectorSize() uint64 { return g.nodes * NodeSize }
+
+// API is the graph's API version.
+func (g *Graph) API() APIVersion { return g.api }
+
+// PorepID is the porep id the graph was built from.
+func (g *Graph) PorepID() [32]byte { return g.porepID }
+
+func domainSeed(tag string, porepID [32]byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(tag))
+	h.Write(porepID[:])
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// Parents writes the 14 parents of node in cache order: base parents in
+// slots 0..5, expander parents in slots 6..13.
+func (g *Graph) Parents(node uint64, out *[Degree]uint32) {
+	g.BaseParents(node, (*[BaseDegree]uint32)(out[:BaseDegree]))
+	g.ExpanderParents(node, (*[ExpanderDegree]uint32)(out[BaseDegree:]))
+}
+
+// BaseParents writes the six bucket-graph parents of node, all in the layer
+// being written and all < node (except for nodes 0 and 1, whose parents are
+// all 0).
+func (g *Graph) BaseParents(node uint64, out *[BaseDegree]uint32) {
+	if node < 2 {
+		*out = [BaseDegree]uint32{}
+		return
+	}
+	var key [32]byte
+	copy(key[:28], g.drgSeed[:])
+	binary.LittleEndian.PutUint32(key[28:], uint32(node))
+	// Five parents draw two u64 each: 20 words, two ChaCha blocks.
+	var words [32]uint32
+	chacha8Blocks(&key, words[:])
+	next := 0
+	nextU64 := func() uint64 {
+		v := uint64(words[next]) | uint64(words[next+1])<<32
+		next += 2
+		return v
+	}
+
+	const mPrime = BaseDegree - 1
+	meta := node * mPrime
+	// ceil(log2(meta)); meta >= 10 here. The reference computes it in
+	// floating point, which agrees for every meta below 2^53.
+	buckets := uint64(bits.Len64(meta - 1))
+
+	random := out[1:]
+	predecessor := 0
+	if g.api == APIVersion1_0 {
+		random = out[:mPrime]
+		predecessor = mPrime
+	}
+	for i := range random {
+		bucket := nextU64()%buckets + 1
+		hi := min(meta, uint64(1)<<bucket)
+		lo := max(2, hi>>1)
+		dist := lo + nextU64()%(hi-lo+1)
+		p := (meta - dist) / mPrime
+		if p == node {
+			p = node - 1
+		}
+		random[i] = uint32(p)
+	}
+	out[predecessor] = uint32(node - 1)
+}
+
+// ExpanderParents writes the eight Feistel expander parents of node, all in
+// the previous layer.
+func (g *Graph) ExpanderParents(node uint64, out *[ExpanderDegree]uint32) {
+	for i := range out {
+		permuted := g.permute(node*ExpanderDegree + uint64(i))
+		if g.api == APIVersion1_0 {
+			// API 1.0.0 truncated before dividing; it matters only when the
+			// domain exceeds 2^32 (32 GiB and 64 GiB V1 proofs).
+			out[i] = uint32(permuted) / ExpanderDegree
+		} else {
+			out[i] = uint32(permuted / ExpanderDegree)
+		}
+	}
+}
+
+// permute is the Feistel permutation of [0, expanderDomain), cycle-walking
+// the power-of-four network until the value falls inside the domain.
+func (g *Graph) permute(x uint64) uint64 {
+	u := g.feistelEncode(x)
+	for u >= g.expanderDomain {
+		u = g.feistelEncode(u)
+	}
+	return u
+}
+
+func (g *Graph) feistelEncode(x uint64) uint64 {
+	left := (x & g.leftMask) >> g.halfBits
+	right := x & g.rightMask
+	for r := 0; r < feistelRounds; r++ {
+		left, right = right, left^g.feistelRound(right, g.feistelKeys[r])
+	}
+	return left<<g.halfBits | right
+}
+
+func (g *Graph) feistelRound(right, key uint64) uint64 {
+	var in [16]byte
+	binary.BigEndian.PutUint64(in[0:8], right)
+	binary.BigEndian.PutUint64(in[8:16], key)
+	sum := blake2b.Sum512(in[:])
+	return binary.BigEndian.Uint64(sum[:8]) & g.rightMask
+}
+
+// ParentTable computes every node's parents into one in-memory table
+// (Degree u32s per node, the parent cache's content). It is meant for
+// small sectors and tests: a 32 GiB sector's table is 56 GiB.
+func ParentTable(g *Graph) []uint32 {
+	table := make([]uint32, g.nodes*Degree)
+	var ps [Degree]uint32
+	for node := uint64(0); node < g.nodes; node++ {
+		g.Parents(node, &ps)
+		copy(table[node*Degree:], ps[:])
+	}
+	return table
+}

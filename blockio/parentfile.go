@@ -1,0 +1,269 @@
+package blockio
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/pc1-tiered/pc1-tiered/sdr"
+)
+
+// DefaultParentCacheDir is where rust-fil-proofs keeps parent caches:
+// $FIL_PROOFS_PARENT_CACHE, else /var/tmp/filecoin-parents. Sharing the
+// directory lets either program reuse the other's caches.
+func DefaultParentCacheDir(getenv func(string) string) string {
+	if d := getenv("FIL_PROOFS_PARENT_CACHE"); d != "" {
+		return d
+	}
+	return "/var/tmp/filecoin-parents"
+}
+
+// VerifyMode says when EnsureParentCache hashes an existing cache file.
+type VerifyMode int
+
+const (
+	// VerifyAuto checks an existing file against the embedded manifest when
+	// the manifest knows it, and trusts other (non-production) caches.
+	VerifyAuto VerifyMode = iota
+	// VerifyAlways also checks caches the manifest does not know, by
+	// recomputing the parents and comparing digests.
+	VerifyAlways
+	// VerifyNever trusts an existing file of the right size.
+	VerifyNever
+)
+
+// ParentCacheOptions tune EnsureParentCache.
+type ParentCacheOptions struct {
+	Verify VerifyMode
+	// Regenerate replaces a cache file that has the wrong size or digest
+	// instead of failing.
+	Regenerate bool
+	// Workers is how many goroutines generate parents; 0 means GOMAXPROCS.
+	Workers int
+}
+
+// ParentCacheInfo describes the cache file EnsureParentCache settled on.
+type ParentCacheInfo struct {
+	Path       string
+	SHA256     [32]byte // zero unless the file was hashed
+	Nodes      uint64
+	SectorSize uint64
+	// Verified is true when the file's digest was checked: against the
+	// manifest, or against recomputed parents.
+	Verified bool
+	// InManifest is true for production caches the manifest knows.
+	InManifest bool
+	// Generated is true when this call wrote the file.
+	Generated bool
+}
+
+// parentChunkNodes is how many nodes one generation task covers (3.5 MiB).
+const parentGenChunkNodes = 64 << 10
+
+// EnsureParentCache returns g's parent cache in dir, generating it when it
+// is missing. An existing file of the wrong size, or whose digest does not
+// match, is an error naming the file unless opt.Regenerate is set.
+func EnsureParentCache(ctx context.Context, g *sdr.Graph, dir string, opt ParentCacheOptions) (ParentCacheInfo, error) {
+	name := sdr.ParentCacheName(g)
+	entry, inManifest := sdr.ParentCacheManifest(name)
+	info := ParentCacheInfo{
+		Path:       filepath.Join(dir, sdr.ParentCacheFileName(g)),
+		Nodes:      g.Nodes(),
+		SectorSize: g.SectorSize(),
+		InManifest: inManifest,
+	}
+	wantSize := int64(g.Nodes() * sdr.ParentCacheBytesPerNode)
+
+	st, err := os.Stat(info.Path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return generateParentCache(ctx, g, info, entry, opt.Workers)
+	case err != nil:
+		return info, fmt.Errorf("parent cache %s: %w", info.Path, err)
+	case st.Size() != wantSize:
+		if opt.Regenerate {
+			return generateParentCache(ctx, g, info, entry, opt.Workers)
+		}
+		return info, fmt.Errorf("parent cache %s is %d bytes, want %d for %d nodes; remove it or regenerate it (--regenerate)",
+			info.Path, st.Size(), wantSize, g.Nodes())
+	}
+	if opt.Verify == VerifyNever || (opt.Verify == VerifyAuto && !inManifest) {
+		return info, nil
+	}
+	got, err := hashFile(ctx, info.Path)
+	if err != nil {
+		return info, err
+	}
+	want := entry.Digest
+	if !inManifest {
+		if want, err = parentDigest(ctx, g, nil, opt.Workers); err != nil {
+			return info, err
+		}
+	}
+	if got != want {
+		if opt.Regenerate {
+			return generateParentCache(ctx, g, info, entry, opt.Workers)
+		}
+		return info, fmt.Errorf("parent cache %s has sha256 %x, want %x; remove it or regenerate it (--regenerate)", info.Path, got, want)
+	}
+	info.SHA256, info.Verified = got, true
+	return info, nil
+}
+
+// generateParentCache writes the cache to a temporary file and renames it
+// into place once complete and synced, so a crash never leaves a truncated
+// cache under the real name.
+func generateParentCache(ctx context.Context, g *sdr.Graph, info ParentCacheInfo, entry sdr.ManifestEntry, workers int) (ParentCacheInfo, error) {
+	dir := filepath.Dir(info.Path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return info, fmt.Errorf("parent cache dir %s: %w", dir, err)
+	}
+	tmp := info.Path + ".partial"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return info, fmt.Errorf("parent cache: %w", err)
+	}
+	fail := func(err error) (ParentCacheInfo, error) {
+		f.Close()
+		os.Remove(tmp)
+		return info, err
+	}
+	if err := fallocate(f, int64(g.Nodes()*sdr.ParentCacheBytesPerNode)); err != nil {
+		return fail(fmt.Errorf("parent cache %s: %w", tmp, err))
+	}
+	digest, err := parentDigest(ctx, g, f, workers)
+	if err != nil {
+		return fail(fmt.Errorf("parent cache %s: %w", tmp, err))
+	}
+	if info.InManifest && digest != entry.Digest {
+		return fail(fmt.Errorf("parent cache %s: generated sha256 %x but the manifest says %x: this is a bug in pc1-tiered", info.Path, digest, entry.Digest))
+	}
+	if err := f.Sync(); err != nil {
+		return fail(fmt.Errorf("parent cache %s: %w", tmp, err))
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return info, fmt.Errorf("parent cache %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, info.Path); err != nil {
+		os.Remove(tmp)
+		return info, fmt.Errorf("parent cache: %w", err)
+	}
+	if err := SyncDir(dir); err != nil {
+		return info, err
+	}
+	info.SHA256, info.Generated = digest, true
+	info.Verified = info.InManifest
+	return info, nil
+}
+
+// parentDigest generates g's parents on several goroutines, writes them in
+// node order to w (nil: only hash them) and returns their SHA-256. At most
+// two chunks per worker are in memory at once, whatever the sector size.
+func parentDigest(ctx context.Context, g *sdr.Graph, w io.Writer, workers int) ([32]byte, error) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	type chunk struct {
+		first, nodes uint64
+		buf          []byte
+		done         chan struct{}
+	}
+	inflight := 2 * workers
+	free := make(chan []byte, inflight)
+	for range inflight {
+		free <- make([]byte, parentGenChunkNodes*sdr.ParentCacheBytesPerNode)
+	}
+	work := make(chan *chunk)
+	ordered := make(chan *chunk, inflight)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for c := range work {
+				sdr.GenerateParents(g, c.first, c.buf)
+				close(c.done)
+			}
+		})
+	}
+	// The producer hands chunks out in node order, both to the workers and
+	// to the writer below, which consumes them in that same order.
+	wg.Go(func() {
+		defer close(work)
+		defer close(ordered)
+		for first := uint64(0); first < g.Nodes(); first += parentGenChunkNodes {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-stop:
+				return
+			}
+			n := min(parentGenChunkNodes, g.Nodes()-first)
+			c := &chunk{first: first, nodes: n, buf: buf[:n*sdr.ParentCacheBytesPerNode], done: make(chan struct{})}
+			ordered <- c
+			select {
+			case work <- c:
+			case <-stop:
+				close(c.done)
+				return
+			}
+		}
+	})
+	defer func() {
+		close(stop)
+		for c := range ordered {
+			<-c.done
+		}
+		wg.Wait()
+	}()
+
+	h := sha256.New()
+	for c := range ordered {
+		<-c.done
+		if err := ctx.Err(); err != nil {
+			return [32]byte{}, context.Cause(ctx)
+		}
+		h.Write(c.buf)
+		if w != nil {
+			if _, err := w.Write(c.buf); err != nil {
+				return [32]byte{}, err
+			}
+		}
+		free <- c.buf[:cap(c.buf)]
+	}
+	var d [32]byte
+	h.Sum(d[:0])
+	return d, nil
+}
+
+func hashFile(ctx context.Context, path string) ([32]byte, error) {
+	var d [32]byte
+	f, err := os.Open(path)
+	if err != nil {
+		return d, fmt.Errorf("parent cache: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	buf := make([]byte, 4<<20)
+	for {
+		if err := ctx.Err(); err != nil {
+			return d, context.Cause(ctx)
+		}
+		n, err := f.Read(buf)
+		h.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return d, fmt.Errorf("parent cache %s: %w", path, err)
+		}
+	}
+	h.Sum(d[:0])
+	return d, nil
+}

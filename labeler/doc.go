@@ -1,0 +1,27 @@
+// Package labeler runs PC1 labeling for a batch of sectors through one
+// shared block pool: one job (goroutine) per sector, at most N hashing at
+// once, each walking every layer block by block.
+//
+// A job acquires the current layer's blocks from the pool as it advances,
+// labels each block's nodes (base parents come from the current layer,
+// which is always behind the node; expander parents from the previous
+// layer, which the job holds whole), hands the finished block to a
+// background writer, and at the end of the layer syncs the layer file and
+// releases the previous layer's blocks: the current layer becomes the next
+// one's expander layer. Jobs start staggered, job i once job i-1 has done
+// 1/N of its first layer, so that at any moment they are at different
+// points of their layers and their peaks do not coincide: that is what lets
+// a pool smaller than 2 x N x S serve them without waits.
+//
+// # Invariants
+//
+//   - Output is byte-identical to sdr.ReferenceLabels: tests compare every
+//     layer file with it at the smallest, default and largest pool sizes.
+//   - A job holds at most two layers' blocks and returns all of them when it
+//     ends, fails or is cancelled (pool.Job.Leave); a job waiting for a core
+//     slot holds none.
+//   - Layer files appear only complete (blockio.LayerFile); a failed or
+//     cancelled batch leaves no partial file.
+//   - The hashing loop (labelRange) allocates nothing and makes no interface
+//     calls; parents are read ahead from the parent cache by blockio.
+package labeler

@@ -1,0 +1,195 @@
+package labeler
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/pc1-tiered/pc1-tiered/blockio"
+	"github.com/pc1-tiered/pc1-tiered/pool"
+	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"github.com/stretchr/testify/require"
+)
+
+// fixture is one graph with its parent cache and the oracle's layers for a
+// few replica ids, computed once per test binary run and shared by cases.
+type fixture struct {
+	graph  *sdr.Graph
+	cache  string
+	layers int
+	// want[replica][layer-1] is the oracle's layer.
+	want [][][]byte
+}
+
+func replicaID(i int) [32]byte {
+	var id [32]byte
+	for j := range id {
+		id[j] = byte(i*37 + j)
+	}
+	id[31] &= 0x3f
+	return id
+}
+
+func newFixture(t *testing.T, sectorSize uint64, layers, replicas int) *fixture {
+	t.Helper()
+	porep := sdr.Proofs()[5].PorepID() // StackedDrg2KiBV1_1's id, any size
+	g, err := sdr.NewGraph(sectorSize, porep, sdr.APIVersion1_1)
+	require.NoError(t, err)
+	info, err := blockio.EnsureParentCache(context.Background(), g, t.TempDir(), blockio.ParentCacheOptions{})
+	require.NoError(t, err)
+	f := &fixture{graph: g, cache: info.Path, layers: layers}
+	table := sdr.ParentTable(g)
+	for r := 0; r < replicas; r++ {
+		var layersOut [][]byte
+		err := sdr.ReferenceLabels(g, table, replicaID(r), layers, func(layer int, labels []byte) error {
+			layersOut = append(layersOut, bytes.Clone(labels))
+			return nil
+		})
+		require.NoError(t, err)
+		f.want = append(f.want, layersOut)
+	}
+	return f
+}
+
+func (f *fixture) check(t *testing.T, dirs []string) {
+	t.Helper()
+	for i, dir := range dirs {
+		for layer := 1; layer <= f.layers; layer++ {
+			got, err := os.ReadFile(filepath.Join(dir, sdr.LayerFileName(layer)))
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(f.want[i][layer-1], got), "sector %d layer %d differs from the reference labeler", i, layer)
+		}
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		require.Len(t, entries, f.layers, "only final layer files remain in %s", dir)
+	}
+}
+
+func (f *fixture) sectors(t *testing.T, n int) ([]Sector, []string) {
+	var sectors []Sector
+	var dirs []string
+	for i := 0; i < n; i++ {
+		dir := filepath.Join(t.TempDir(), fmt.Sprintf("sector-%d", i))
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		sectors = append(sectors, Sector{ReplicaID: replicaID(i), Dir: dir})
+		dirs = append(dirs, dir)
+	}
+	return sectors, dirs
+}
+
+// TestRunMatchesReference runs 1..4 sectors at the pool's minimum, default
+// and maximum sizes and checks every layer file against the oracle.
+func TestRunMatchesReference(t *testing.T) {
+	cases := []struct {
+		name       string
+		sectorSize uint64
+		layers     int
+		blockSize  uint64
+		sectors    []int
+	}{
+		{"2KiB/one-block", 2 << 10, 3, 0, []int{1, 2, 3}},
+		{"2KiB/tiny-blocks", 2 << 10, 4, 256, []int{1, 4}},
+		{"64KiB/odd-chunking", 64 << 10, 3, 4 << 10, []int{2, 3}},
+		{"8MiB/4-layers", 8 << 20, 4, 512 << 10, []int{1, 2, 3, 4}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			maxSectors := tc.sectors[len(tc.sectors)-1]
+			f := newFixture(t, tc.sectorSize, tc.layers, maxSectors)
+			for _, n := range tc.sectors {
+				minSize, defSize, maxSize := pool.Bounds(tc.sectorSize, n)
+				for _, size := range []struct {
+					name  string
+					bytes uint64
+				}{{"min", minSize}, {"default", defSize}, {"max", maxSize}} {
+					t.Run(fmt.Sprintf("N=%d/%s", n, size.name), func(t *testing.T) {
+						sectors, dirs := f.sectors(t, n)
+						res, err := Run(context.Background(), Config{
+							Graph:       f.graph,
+							ParentCache: f.cache,
+							Layers:      tc.layers,
+							Sectors:     sectors,
+							PoolSize:    size.bytes,
+							BlockSize:   tc.blockSize,
+							Parallel:    n,
+						})
+						require.NoError(t, err)
+						require.LessOrEqual(t, res.PoolPeak, res.PoolSize)
+						for _, s := range res.Sectors {
+							require.Equal(t, f.graph.Nodes()*uint64(tc.layers), s.Nodes)
+						}
+						f.check(t, dirs)
+					})
+				}
+			}
+		})
+	}
+}
+
+// TestRunMoreSectorsThanSlots has more sectors than hashing slots: the
+// extra sectors wait without holding blocks, so the pool is sized for the
+// slots.
+func TestRunMoreSectorsThanSlots(t *testing.T) {
+	f := newFixture(t, 64<<10, 3, 5)
+	sectors, dirs := f.sectors(t, 5)
+	res, err := Run(context.Background(), Config{
+		Graph: f.graph, ParentCache: f.cache, Layers: 3, Sectors: sectors,
+		BlockSize: 8 << 10, Parallel: 2,
+	})
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Jobs)
+	minSize, _, maxSize := pool.Bounds(64<<10, 2)
+	require.GreaterOrEqual(t, res.PoolSize, minSize)
+	require.LessOrEqual(t, res.PoolSize, maxSize)
+	f.check(t, dirs)
+}
+
+func TestRunCancelled(t *testing.T) {
+	f := newFixture(t, 64<<10, 2, 0)
+	sectors, dirs := f.sectors(t, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	var calls atomic.Int32
+	_, err := Run(ctx, Config{
+		Graph: f.graph, ParentCache: f.cache, Layers: 2, Sectors: sectors, BlockSize: 4 << 10, Parallel: 2,
+		OnProgress: func(sector, layer int, done uint64) {
+			if calls.Add(1) == 3 {
+				cancel()
+			}
+		},
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		for _, e := range entries {
+			require.NotContains(t, e.Name(), ".partial", "a cancelled run leaves no partial layer file")
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	g, err := sdr.NewGraph(2048, [32]byte{}, sdr.APIVersion1_1)
+	require.NoError(t, err)
+	one := []Sector{{Dir: t.TempDir()}}
+	cases := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"no graph", Config{Layers: 2, Sectors: one, ParentCache: "x"}, "no graph"},
+		{"no layers", Config{Graph: g, Sectors: one, ParentCache: "x"}, "layer count 0"},
+		{"no sectors", Config{Graph: g, Layers: 2, ParentCache: "x"}, "no sectors"},
+		{"odd block", Config{Graph: g, Layers: 2, Sectors: one, ParentCache: "x", BlockSize: 96}, "block size 96"},
+		{"block above sector", Config{Graph: g, Layers: 2, Sectors: one, ParentCache: "x", BlockSize: 4096}, "block size 4096"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Run(context.Background(), tc.cfg)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/bits"
 	"runtime"
 	"sync"
 	"time"
@@ -56,6 +55,10 @@ type Config struct {
 	// block with the sector index, layer and nodes done in that layer. It
 	// must be cheap and safe for concurrent use.
 	OnProgress func(sector, layer int, nodesDone uint64)
+
+	// portable forces the copy-and-crypto/sha256 hashing path, so tests
+	// check it on machines that have the SHA extensions.
+	portable bool
 }
 
 // DefaultBlockSize is the block size used when none is given: a sixteenth
@@ -175,6 +178,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		arena: arena,
 		slots: make(chan struct{}, jobs),
 		cores: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		shaNI: cpuHasSHANI() && !cfg.portable,
 	}
 	r.gates = make([]chan struct{}, len(cfg.Sectors))
 	for i := range r.gates {
@@ -209,6 +213,8 @@ type run struct {
 	// cores limits how many jobs hash at once to the cores Go may use, so
 	// that a job's hashing time is time on a core, not time descheduled.
 	cores chan struct{}
+	// shaNI selects the hashing kernel that reads parents in place.
+	shaNI bool
 	// gates[i] closes once sector i has labeled 1/N of its first layer (or
 	// ended), letting sector i+1 start: staggered starts spread the jobs
 	// over a layer, which is what lets them share the pool.
@@ -252,15 +258,14 @@ func (r *run) job(ctx context.Context, idx int, res *SectorResult) (err error) {
 	blockSize := r.cfg.BlockSize
 	nodesPerBlock := blockSize / sdr.NodeSize
 	blocksPerLayer := int(g.SectorSize() / blockSize)
-	shift := uint(bits.TrailingZeros64(nodesPerBlock))
-	cur := &layerView{blocks: make([][]byte, blocksPerLayer), shift: shift, mask: nodesPerBlock - 1}
-	prev := &layerView{blocks: make([][]byte, blocksPerLayer), shift: shift, mask: nodesPerBlock - 1}
+	cur := newLayerView(blocksPerLayer, nodesPerBlock)
+	prev := newLayerView(blocksPerLayer, nodesPerBlock)
 	curIDs := make([]pool.BlockID, 0, blocksPerLayer)
 	var prevIDs []pool.BlockID
 	staggerAt := nodes / uint64(r.pool.Jobs())
 
 	sector := r.cfg.Sectors[idx]
-	var h sdr.NodeHasher
+	nl := newNodeLabeler(r.shaNI)
 	for layer := 1; layer <= r.cfg.Layers; layer++ {
 		file, err := blockio.CreateLayerFile(sector.Dir, layer, g.SectorSize())
 		if err != nil {
@@ -270,7 +275,7 @@ func (r *run) job(ctx context.Context, idx int, res *SectorResult) (err error) {
 			file.Abort()
 			return fmt.Errorf("layer %d: %w", layer, err)
 		}
-		h.Reset(&sector.ReplicaID, layer)
+		nl.reset(&sector.ReplicaID, layer)
 		var chunk []uint32
 		var chunkFirst, chunkEnd uint64
 		for b := 0; b < blocksPerLayer; b++ {
@@ -282,7 +287,7 @@ func (r *run) job(ctx context.Context, idx int, res *SectorResult) (err error) {
 				return fmt.Errorf("layer %d block %d: %w", layer, b, err)
 			}
 			curIDs = append(curIDs, id)
-			cur.blocks[b] = r.arena.Block(int(id))
+			cur.setBlock(b, r.arena.Block(int(id)))
 
 			coreStart := time.Now()
 			select {
@@ -306,7 +311,7 @@ func (r *run) job(ctx context.Context, idx int, res *SectorResult) (err error) {
 					chunkEnd = chunkFirst + uint64(len(chunk))/sdr.Degree
 				}
 				n := min(end, chunkEnd) - node
-				labelRange(&h, node, n, chunk[(node-chunkFirst)*sdr.Degree:], cur, prev)
+				nl.labelRange(node, n, chunk[(node-chunkFirst)*sdr.Degree:], cur, prev)
 				node += n
 			}
 			res.Hashing += time.Since(hashStart)

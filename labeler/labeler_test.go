@@ -90,14 +90,24 @@ func TestRunMatchesReference(t *testing.T) {
 		layers     int
 		blockSize  uint64
 		sectors    []int
+		// portable uses the copy-and-crypto/sha256 path instead of the
+		// SHA-NI kernel.
+		portable bool
+		long     bool
 	}{
-		{"2KiB/one-block", 2 << 10, 3, 0, []int{1, 2, 3}},
-		{"2KiB/tiny-blocks", 2 << 10, 4, 256, []int{1, 4}},
-		{"64KiB/odd-chunking", 64 << 10, 3, 4 << 10, []int{2, 3}},
-		{"8MiB/4-layers", 8 << 20, 4, 512 << 10, []int{1, 2, 3, 4}},
+		{name: "2KiB/one-block", sectorSize: 2 << 10, layers: 3, sectors: []int{1, 2, 3}},
+		{name: "2KiB/tiny-blocks", sectorSize: 2 << 10, layers: 4, blockSize: 256, sectors: []int{1, 4}},
+		{name: "2KiB/portable", sectorSize: 2 << 10, layers: 3, blockSize: 512, sectors: []int{2}, portable: true},
+		{name: "64KiB/odd-chunking", sectorSize: 64 << 10, layers: 3, blockSize: 4 << 10, sectors: []int{2, 3}},
+		{name: "64KiB/portable", sectorSize: 64 << 10, layers: 3, blockSize: 4 << 10, sectors: []int{1, 3}, portable: true},
+		{name: "8MiB/4-layers", sectorSize: 8 << 20, layers: 4, blockSize: 512 << 10, sectors: []int{1, 2, 3, 4}, long: true},
+		{name: "8MiB/default-blocks", sectorSize: 8 << 20, layers: 4, sectors: []int{2}, long: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.long && testing.Short() {
+				t.Skip("8 MiB sectors are skipped in -short runs (the race detector makes them slow)")
+			}
 			maxSectors := tc.sectors[len(tc.sectors)-1]
 			f := newFixture(t, tc.sectorSize, tc.layers, maxSectors)
 			for _, n := range tc.sectors {
@@ -116,6 +126,7 @@ func TestRunMatchesReference(t *testing.T) {
 							PoolSize:    size.bytes,
 							BlockSize:   tc.blockSize,
 							Parallel:    n,
+							portable:    tc.portable,
 						})
 						require.NoError(t, err)
 						require.LessOrEqual(t, res.PoolPeak, res.PoolSize)

@@ -1,0 +1,116 @@
+package bench
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+
+	"github.com/dustin/go-humanize"
+	"golang.org/x/sys/unix"
+)
+
+// SectorReport is one sector's part of a SealReport.
+type SectorReport struct {
+	Index           int     `json:"index"`
+	Dir             string  `json:"dir"`
+	ReplicaID       string  `json:"replica_id"`
+	Layers          int     `json:"layers"`
+	PoolWaitSeconds float64 `json:"pool_wait_seconds"`
+	CoreWaitSeconds float64 `json:"core_wait_seconds"`
+	SyncWaitSeconds float64 `json:"sync_wait_seconds"`
+	HashSeconds     float64 `json:"hash_seconds"`
+	// NodesPerSecond is this sector's labels per second of hashing time.
+	NodesPerSecond float64 `json:"nodes_per_second"`
+}
+
+// Host describes the machine a report was measured on.
+type Host struct {
+	CPU           string `json:"cpu"`
+	Cores         int    `json:"cores"`
+	MemTotalBytes uint64 `json:"mem_total_bytes"`
+	Kernel        string `json:"kernel"`
+	GoVersion     string `json:"go_version"`
+}
+
+// ReadHost reads the host description from /proc and uname; fields it
+// cannot read stay empty.
+func ReadHost() Host {
+	h := Host{Cores: runtime.NumCPU(), GoVersion: runtime.Version()}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				h.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if f, err := os.Open("/proc/meminfo"); err == nil {
+		h.MemTotalBytes, _ = readSmapsField(f, "MemTotal")
+		f.Close()
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		h.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	return h
+}
+
+// SealReport is what one seal measured; its JSON form is the --report file.
+type SealReport struct {
+	Proof                       string         `json:"proof"`
+	ParentCache                 string         `json:"parent_cache"`
+	SectorSize                  uint64         `json:"sector_size"`
+	Nodes                       uint64         `json:"nodes"`
+	LayersPerSector             int            `json:"layers"`
+	WallSeconds                 float64        `json:"wall_seconds"`
+	NodesPerSecond              float64        `json:"nodes_per_second"`
+	BusyCores                   float64        `json:"busy_cores"`
+	NodesPerSecondPerBusyCore   float64        `json:"nodes_per_second_per_busy_core"`
+	SHA256CompressionsPerSecond float64        `json:"sha256_compressions_per_second"`
+	SHAImplementation           string         `json:"sha_implementation"`
+	SHALimitRatio               float64        `json:"sha_limit_ratio"`
+	PeakRSSBytes                uint64         `json:"peak_rss_bytes"`
+	PeakAnonBytes               uint64         `json:"peak_anon_bytes"`
+	PeakFileBytes               uint64         `json:"peak_file_bytes"`
+	AnonHugePagesBytes          uint64         `json:"anon_huge_pages_bytes"`
+	PoolSizeBytes               uint64         `json:"pool_size_bytes"`
+	BlockSizeBytes              uint64         `json:"block_size_bytes"`
+	PoolPeakBytes               uint64         `json:"pool_peak_bytes"`
+	Parallel                    int            `json:"parallel"`
+	Warnings                    []string       `json:"warnings,omitempty"`
+	Host                        Host           `json:"host"`
+	Sectors                     []SectorReport `json:"sectors"`
+}
+
+// JSON returns the report as indented JSON with a trailing newline.
+func (r *SealReport) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// String is the report for a person: a few lines on the terminal.
+func (r *SealReport) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "sealed %d x %s sector(s), %d layers (%s)\n", len(r.Sectors), humanize.IBytes(r.SectorSize), r.LayersPerSector, r.Proof)
+	fmt.Fprintf(&b, "wall %.2fs, %.0f nodes/s, %.2f busy cores, sha_limit_ratio %.3f (%s, %.1fM compressions/s/core)\n",
+		r.WallSeconds, r.NodesPerSecond, r.BusyCores, r.SHALimitRatio, r.SHAImplementation, r.SHA256CompressionsPerSecond/1e6)
+	fmt.Fprintf(&b, "memory: peak RSS %s, peak anon %s, peak file %s; pool %s in %s blocks, peak use %s\n",
+		humanize.IBytes(r.PeakRSSBytes), humanize.IBytes(r.PeakAnonBytes), humanize.IBytes(r.PeakFileBytes),
+		humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.BlockSizeBytes), humanize.IBytes(r.PoolPeakBytes))
+	for _, s := range r.Sectors {
+		fmt.Fprintf(&b, "  sector %d  %s  hash %.2fs  pool wait %.2fs  core wait %.2fs  sync %.2fs\n",
+			s.Index, s.Dir, s.HashSeconds, s.PoolWaitSeconds, s.CoreWaitSeconds, s.SyncWaitSeconds)
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", w)
+	}
+	return b.String()
+}

@@ -1,0 +1,128 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+func TestSHALimitRatio(t *testing.T) {
+	for _, tc := range []struct {
+		nodes, rate, want float64
+	}{
+		{nodes: 1.25e6, rate: 25e6, want: 1},
+		{nodes: 1e6, rate: 25e6, want: 0.8},
+		{nodes: 1e6, rate: 0, want: 0},
+	} {
+		require.InDelta(t, tc.want, SHALimitRatio(tc.nodes, SHARate{CompressionsPerSecond: tc.rate}), 1e-12)
+	}
+}
+
+func TestMeasureSHA256Rate(t *testing.T) {
+	r := MeasureSHA256Rate(20 * time.Millisecond)
+	require.Greater(t, r.CompressionsPerSecond, 0.0)
+	require.True(t, strings.HasPrefix(r.Implementation, "crypto/sha256"))
+}
+
+func TestReadStatus(t *testing.T) {
+	const status = `Name:	pc1-tiered
+VmPeak:	 1000 kB
+VmHWM:	   40960 kB
+VmRSS:	   30000 kB
+RssAnon:	   20480 kB
+RssFile:	    2048 kB
+RssShmem:	       0 kB
+`
+	m, err := readStatus(strings.NewReader(status))
+	require.NoError(t, err)
+	require.Equal(t, MemPeaks{VmHWM: 40 << 20, RssAnon: 20 << 20, RssFile: 2 << 20}, m)
+	_, err = readStatus(strings.NewReader("VmHWM:\tlots\n"))
+	require.ErrorContains(t, err, "VmHWM")
+
+	huge, err := readSmapsField(strings.NewReader("Rss: 10 kB\nAnonHugePages:   4096 kB\n"), "AnonHugePages")
+	require.NoError(t, err)
+	require.Equal(t, uint64(4<<20), huge)
+	_, err = readSmapsField(strings.NewReader("Rss: 10 kB\n"), "AnonHugePages")
+	require.ErrorContains(t, err, "no AnonHugePages")
+}
+
+// TestMemSamplerSeesAnonymousMemory touches 64 MiB of fresh anonymous
+// memory while sampling: the kernel's RssAnon must show it.
+func TestMemSamplerSeesAnonymousMemory(t *testing.T) {
+	before, err := ReadProcStatus()
+	require.NoError(t, err)
+	s := StartMemSampler(time.Millisecond)
+	mem, err := unix.Mmap(-1, 0, 64<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	require.NoError(t, err)
+	for i := 0; i < len(mem); i += 4096 {
+		mem[i] = 1
+	}
+	peaks := s.Stop()
+	require.NoError(t, unix.Munmap(mem))
+	require.GreaterOrEqual(t, peaks.RssAnon, before.RssAnon+60<<20)
+	require.GreaterOrEqual(t, peaks.VmHWM, peaks.RssAnon)
+}
+
+func TestPageCacheBytes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	require.NoError(t, os.WriteFile(path, bytes.Repeat([]byte{1}, 1<<20), 0o644))
+	cached, err := PageCacheBytes(path)
+	require.NoError(t, err)
+	require.Greater(t, cached, uint64(0), "a file just written is in the page cache")
+
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	require.NoError(t, f.Sync())
+	require.NoError(t, unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED))
+	f.Close()
+	after, err := PageCacheBytes(path)
+	require.NoError(t, err)
+	require.Less(t, after, cached, "dropped pages leave the cache")
+
+	empty := filepath.Join(t.TempDir(), "empty")
+	require.NoError(t, os.WriteFile(empty, nil, 0o644))
+	n, err := PageCacheBytes(empty)
+	require.NoError(t, err)
+	require.Zero(t, n)
+}
+
+func TestProgress(t *testing.T) {
+	for _, terminal := range []bool{false, true} {
+		var out bytes.Buffer
+		p := NewProgress(&out, terminal, 2, 3, 1000)
+		p.Start()
+		p.Update(0, 2, 500)
+		p.Update(1, 1, 10)
+		p.Stop()
+		if !terminal {
+			require.Empty(t, out.String(), "quiet in a pipe")
+			continue
+		}
+		require.Contains(t, out.String(), "sector 0  layer 2/3   50.0%")
+		require.Contains(t, out.String(), "sector 1  layer 1/3    1.0%")
+	}
+}
+
+func TestReportJSON(t *testing.T) {
+	r := &SealReport{Proof: "p", SectorSize: 2048, SHALimitRatio: 0.9, Host: ReadHost(),
+		Sectors: []SectorReport{{Index: 0, Dir: "d", ReplicaID: "ab", Layers: 2}}}
+	data, err := r.JSON()
+	require.NoError(t, err)
+	require.True(t, bytes.HasSuffix(data, []byte("\n")))
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(data, &m))
+	for _, k := range []string{"sectors", "wall_seconds", "nodes_per_second", "sha_limit_ratio", "peak_rss_bytes",
+		"peak_anon_bytes", "pool_size_bytes", "block_size_bytes", "pool_peak_bytes", "host"} {
+		require.Contains(t, m, k)
+	}
+	require.Equal(t, runtime.NumCPU(), int(m["host"].(map[string]any)["cores"].(float64)))
+	require.Contains(t, r.String(), "sha_limit_ratio 0.900")
+}

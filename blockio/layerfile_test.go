@@ -1,0 +1,84 @@
+package blockio
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"github.com/stretchr/testify/require"
+)
+
+func TestLayerFile(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		order  []int // block order of the writes
+		commit bool
+	}{
+		{name: "in order", order: []int{0, 1, 2, 3}, commit: true},
+		{name: "out of order", order: []int{3, 0, 2, 1}, commit: true},
+		{name: "aborted", order: []int{0, 1}, commit: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			const block = 4096
+			want := make([]byte, 4*block)
+			for i := range want {
+				want[i] = byte(i * 7)
+			}
+			// A leftover partial file from a crashed run is replaced.
+			require.NoError(t, os.WriteFile(filepath.Join(dir, sdr.LayerFileName(2)+".partial"), []byte("junk"), 0o644))
+			l, err := CreateLayerFile(dir, 2, uint64(len(want)))
+			require.NoError(t, err)
+			var acks atomic.Int32
+			for _, b := range tc.order {
+				require.NoError(t, l.WriteAsync(want[b*block:(b+1)*block], int64(b*block), func() { acks.Add(1) }))
+			}
+			require.ErrorContains(t, l.WriteAsync(want[:block], int64(len(want)), nil), "outside")
+			final := filepath.Join(dir, sdr.LayerFileName(2))
+			require.Equal(t, final, l.Path())
+			if !tc.commit {
+				l.Abort()
+				entries, err := os.ReadDir(dir)
+				require.NoError(t, err)
+				require.Empty(t, entries)
+				return
+			}
+			require.NoError(t, l.Commit())
+			require.EqualValues(t, len(tc.order), acks.Load())
+			got, err := os.ReadFile(final)
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(want, got))
+			entries, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			require.Len(t, entries, 1, "no partial file left")
+		})
+	}
+}
+
+func TestCreateLayerFileErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	_, err := CreateLayerFile(filepath.Join(file, "sector"), 1, 4096)
+	require.ErrorContains(t, err, "a-file")
+}
+
+func TestWriteFileAtomic(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "report.json")
+	require.NoError(t, CheckWritable(path))
+	require.NoError(t, WriteFileAtomic(path, []byte("one")))
+	require.NoError(t, WriteFileAtomic(path, []byte("two")))
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, "two", string(got))
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "no temporary or probe files left")
+
+	require.ErrorContains(t, CheckWritable(dir), "is a directory")
+	require.ErrorContains(t, CheckWritable(filepath.Join(path, "x")), "is not a directory")
+	require.ErrorContains(t, CheckWritable(filepath.Join(dir, "missing", "x")), "missing")
+}

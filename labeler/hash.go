@@ -64,17 +64,48 @@ type nodeLabeler struct {
 	header [64]byte
 	// pad is the second half of the last block: the message ends with one
 	// parent label, then 0x80, zeros and the message length in bits.
-	pad   [32]byte
-	pairs [sdr.CompressionsPerNode][2]uintptr
-	// addrs[i%len] holds node i's parent addresses, filled when node i is
-	// prefetched and read when it is hashed.
-	addrs [prefetchDistance + 1][sdr.Degree]uintptr
+	pad [32]byte
+	// addrs[i%len] holds node i's 32-byte message halves: its parents'
+	// addresses (filled when node i is prefetched, read when it is hashed),
+	// then the header's two halves and the padding, which never change.
+	addrs [prefetchDistance + 1][halfSlots]uintptr
+	// order lists, per layer kind, which halves make up each 64-byte block
+	// of a node's message: the reference's parent repetition as indexes.
+	orderLayer1, orderLayerN [2 * sdr.CompressionsPerNode]uint8
 }
+
+// Slots of a node's halves after its parents.
+const (
+	halfHeaderLo = sdr.Degree + iota
+	halfHeaderHi
+	halfPad
+	halfSlots
+)
 
 func newNodeLabeler(useSHANI bool) *nodeLabeler {
 	l := &nodeLabeler{shaNI: useSHANI}
 	l.pad[0] = 0x80
 	binary.BigEndian.PutUint64(l.pad[24:], sdr.MessageSize*8)
+	for i := range l.addrs {
+		l.addrs[i][halfHeaderLo] = uintptr(unsafe.Pointer(&l.header[0]))
+		l.addrs[i][halfHeaderHi] = uintptr(unsafe.Pointer(&l.header[32]))
+		l.addrs[i][halfPad] = uintptr(unsafe.Pointer(&l.pad[0]))
+	}
+	// Layer 1: header, (P0..P5) six times, then P0 and the padding.
+	o := append(l.orderLayer1[:0], halfHeaderLo, halfHeaderHi)
+	for range 6 {
+		o = append(o, 0, 1, 2, 3, 4, 5)
+	}
+	o = append(o, 0, halfPad)
+	// Later layers: header, (P0..P13) twice, P0..P7, then P8 and the padding.
+	o = append(l.orderLayerN[:0], halfHeaderLo, halfHeaderHi)
+	for range 2 {
+		for p := range uint8(sdr.Degree) {
+			o = append(o, p)
+		}
+	}
+	o = append(o, 0, 1, 2, 3, 4, 5, 6, 7, 8, halfPad)
+	_ = o
 	return l
 }
 
@@ -117,18 +148,18 @@ func (l *nodeLabeler) labelRange(first, count uint64, parents []uint32, cur, pre
 		out := cur.label(uint32(node))
 		switch {
 		case node == 0:
-			prefetchLabels(next, nnext)
+			prefetchLabels(&next[0], nnext)
 			l.h.Sum(0, out[:])
 		case l.shaNI:
-			l.sumPairs(node, &l.addrs[i%ring], out, next, nnext)
+			l.sumHalves(node, &l.addrs[i%ring], out, next, nnext)
 		default:
-			prefetchLabels(next, nnext)
+			prefetchLabels(&next[0], nnext)
 			l.sumCopy(node, parents[i*sdr.Degree:(i+1)*sdr.Degree], cur, prev, out)
 		}
 	}
 }
 
-func (l *nodeLabeler) parentAddrs(a *[sdr.Degree]uintptr, ps []uint32, degree int, cur, prev *layerView) {
+func (l *nodeLabeler) parentAddrs(a *[halfSlots]uintptr, ps []uint32, degree int, cur, prev *layerView) {
 	ps = ps[:sdr.Degree:sdr.Degree]
 	for s := 0; s < sdr.BaseDegree; s++ {
 		a[s] = cur.addr(ps[s])
@@ -140,35 +171,17 @@ func (l *nodeLabeler) parentAddrs(a *[sdr.Degree]uintptr, ps []uint32, degree in
 	}
 }
 
-// sumPairs hashes node's message straight from its parents' labels: the
+// sumHalves hashes node's message straight from its parents' labels: the
 // header block, then the 37 parent slots as pairs of labels in the
-// reference's repetition order, the last pair completed by the padding.
-//
-// It prefetches the nnext addresses at next while it is at it.
-func (l *nodeLabeler) sumPairs(node uint64, a *[sdr.Degree]uintptr, out *[sdr.NodeSize]byte, next *[sdr.Degree]uintptr, nnext int) {
+// reference's repetition order, the last pair completed by the padding. It
+// prefetches the nnext addresses at next while it is at it.
+func (l *nodeLabeler) sumHalves(node uint64, a *[halfSlots]uintptr, out *[sdr.NodeSize]byte, next *[halfSlots]uintptr, nnext int) {
 	binary.BigEndian.PutUint64(l.header[36:44], node)
-	p := &l.pairs
-	hdr := uintptr(unsafe.Pointer(&l.header[0]))
-	p[0] = [2]uintptr{hdr, hdr + 32}
+	order := &l.orderLayerN
 	if l.layer == 1 {
-		// (P0..P5) six times, then P0: blocks 1..18 repeat three pairs.
-		p[1] = [2]uintptr{a[0], a[1]}
-		p[2] = [2]uintptr{a[2], a[3]}
-		p[3] = [2]uintptr{a[4], a[5]}
-		for b := 4; b < 19; b += 3 {
-			*(*[3][2]uintptr)(p[b:]) = *(*[3][2]uintptr)(p[1:])
-		}
-		p[19] = [2]uintptr{a[0], uintptr(unsafe.Pointer(&l.pad[0]))}
-	} else {
-		// (P0..P13) twice, then P0..P7, then P8.
-		for b := range 7 {
-			p[1+b] = [2]uintptr{a[2*b], a[2*b+1]}
-		}
-		*(*[7][2]uintptr)(p[8:]) = *(*[7][2]uintptr)(p[1:])
-		*(*[4][2]uintptr)(p[15:]) = *(*[4][2]uintptr)(p[1:])
-		p[19] = [2]uintptr{a[8], uintptr(unsafe.Pointer(&l.pad[0]))}
+		order = &l.orderLayer1
 	}
-	sha256Pairs(out, &p[0], sdr.CompressionsPerNode, &next[0], nnext)
+	sha256Halves(out, &a[0], &order[0], sdr.CompressionsPerNode, &next[0], nnext)
 	out[31] &= 0x3f
 }
 

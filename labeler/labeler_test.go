@@ -94,6 +94,7 @@ func TestRunMatchesReference(t *testing.T) {
 		// SHA-NI kernel.
 		portable bool
 		long     bool
+		pc1Long  bool
 	}{
 		{name: "2KiB/one-block", sectorSize: 2 << 10, layers: 3, sectors: []int{1, 2, 3}},
 		{name: "2KiB/tiny-blocks", sectorSize: 2 << 10, layers: 4, blockSize: 256, sectors: []int{1, 4}},
@@ -102,11 +103,15 @@ func TestRunMatchesReference(t *testing.T) {
 		{name: "64KiB/portable", sectorSize: 64 << 10, layers: 3, blockSize: 4 << 10, sectors: []int{1, 3}, portable: true},
 		{name: "8MiB/4-layers", sectorSize: 8 << 20, layers: 4, blockSize: 512 << 10, sectors: []int{1, 2, 3, 4}, long: true},
 		{name: "8MiB/default-blocks", sectorSize: 8 << 20, layers: 4, sectors: []int{2}, long: true},
+		{name: "64MiB/PC1_LONG", sectorSize: 64 << 20, layers: 4, sectors: []int{1, 4}, long: true, pc1Long: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.long && testing.Short() {
 				t.Skip("8 MiB sectors are skipped in -short runs (the race detector makes them slow)")
+			}
+			if tc.pc1Long && os.Getenv("PC1_LONG") == "" {
+				t.Skip("set PC1_LONG=1 for 64 MiB sectors")
 			}
 			maxSectors := tc.sectors[len(tc.sectors)-1]
 			f := newFixture(t, tc.sectorSize, tc.layers, maxSectors)

@@ -1,6 +1,5 @@
 package labeler
 
-import "github.com/pc1-tiered/pc1-tiered/sdr"
 
 // prefetchLabels asks the CPU to bring the first n labels at addrs into its
 // caches without waiting for them: unlike a load, a prefetch does not hold
@@ -8,4 +7,4 @@ import "github.com/pc1-tiered/pc1-tiered/sdr"
 // nodes hashed meanwhile.
 //
 //go:noescape
-func prefetchLabels(addrs *[sdr.Degree]uintptr, n int)
+func prefetchLabels(addrs *uintptr, n int)

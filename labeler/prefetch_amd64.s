@@ -1,6 +1,6 @@
 #include "textflag.h"
 
-// func prefetchLabels(addrs *[sdr.Degree]uintptr, n int)
+// func prefetchLabels(addrs *uintptr, n int)
 TEXT ·prefetchLabels(SB), NOSPLIT, $0-16
 	MOVQ addrs+0(FP), SI
 	MOVQ n+8(FP), CX

@@ -113,16 +113,17 @@ GLOBL k256<>(SB), RODATA|NOPTR, $256
 	MOVOU off(ptr), m \
 	PSHUFB X8, m
 
-// func sha256Pairs(out *[32]byte, pairs *[2]uintptr, blocks int, prefetch *uintptr, nprefetch int)
+// func sha256Halves(out *[32]byte, halves *uintptr, order *uint8, blocks int, prefetch *uintptr, nprefetch int)
 //
-// Hashes blocks 64-byte blocks, block j being the 32 bytes at pairs[2j]
-// followed by the 32 bytes at pairs[2j+1], from the initial hash value,
-// and writes the big-endian digest to out. The caller supplies the padding
-// as part of the last block. First it prefetches the nprefetch addresses
-// at prefetch (a later node's parents), saving a call per node.
-TEXT ·sha256Pairs(SB), NOSPLIT, $0-40
-	MOVQ prefetch+24(FP), SI
-	MOVQ nprefetch+32(FP), CX
+// Hashes blocks 64-byte blocks, block j being the 32 bytes at
+// halves[order[2j]] followed by the 32 bytes at halves[order[2j+1]], from
+// the initial hash value, and writes the big-endian digest to out. The
+// caller supplies the padding as part of the last block. First it
+// prefetches the nprefetch addresses at prefetch (a later node's parents),
+// saving a call per node.
+TEXT ·sha256Halves(SB), NOSPLIT, $0-48
+	MOVQ prefetch+32(FP), SI
+	MOVQ nprefetch+40(FP), CX
 	TESTQ CX, CX
 	JE prefetched
 prefetchloop:
@@ -133,8 +134,9 @@ prefetchloop:
 	JNE prefetchloop
 prefetched:
 	MOVQ out+0(FP), DX
-	MOVQ pairs+8(FP), BX
-	MOVQ blocks+16(FP), CX
+	MOVQ halves+8(FP), R8
+	MOVQ order+16(FP), BX
+	MOVQ blocks+24(FP), CX
 	MOVOU flipmask<>(SB), X8
 
 	// State to the ABEF / CDGH layout SHA256RNDS2 works on.
@@ -150,8 +152,10 @@ prefetched:
 	JE done
 
 loop:
-	MOVQ 0(BX), SI
-	MOVQ 8(BX), DI
+	MOVBQZX 0(BX), AX
+	MOVQ (R8)(AX*8), SI
+	MOVBQZX 1(BX), AX
+	MOVQ (R8)(AX*8), DI
 	MOVO X1, X9
 	MOVO X2, X10
 	LOAD(0, SI, X3)
@@ -216,7 +220,7 @@ loop:
 	ROUNDS_B
 	PADDD X9, X1
 	PADDD X10, X2
-	ADDQ $16, BX
+	ADDQ $2, BX
 	DECQ CX
 	JNE loop
 

@@ -34,16 +34,17 @@ func TestSHA256Pairs(t *testing.T) {
 
 			pool := make([]byte, 64*1024)
 			perm := rng.Perm(len(pool) / 32)
-			pairs := make([][2]uintptr, blocks)
-			for j := range blocks {
-				for h := range 2 {
-					at := perm[2*j+h] * 32
-					copy(pool[at:at+32], msg[64*j+32*h:])
-					pairs[j][h] = uintptr(unsafe.Pointer(&pool[at]))
-				}
+			// Halves are listed in reverse and ordered back by index.
+			halves := make([]uintptr, 2*blocks)
+			order := make([]uint8, 2*blocks)
+			for h := range 2 * blocks {
+				at := perm[h] * 32
+				copy(pool[at:at+32], msg[32*h:])
+				halves[2*blocks-1-h] = uintptr(unsafe.Pointer(&pool[at]))
+				order[h] = uint8(2*blocks - 1 - h)
 			}
 			var got [32]byte
-			sha256Pairs(&got, &pairs[0], blocks, &pairs[0][0], 2*blocks)
+			sha256Halves(&got, &halves[0], &order[0], blocks, &halves[0], 2*blocks)
 			runtime.KeepAlive(pool)
 			require.Equal(t, sha256.Sum256(msg[:n]), got, "%d blocks, %d bytes", blocks, n)
 		}
@@ -56,8 +57,8 @@ func BenchmarkNodeKernels(b *testing.B) {
 	l := newNodeLabeler(true)
 	l.reset(&[32]byte{1}, 2)
 	labels := make([]byte, 64*sdrNodeSizeForBench)
-	var a [14]uintptr
-	for i := range a {
+	a := &l.addrs[0]
+	for i := range sdrDegreeForBench {
 		a[i] = uintptr(unsafe.Pointer(&labels[i*sdrNodeSizeForBench*3]))
 	}
 	var out [32]byte
@@ -66,7 +67,7 @@ func BenchmarkNodeKernels(b *testing.B) {
 			b.Skip("no SHA extensions")
 		}
 		for b.Loop() {
-			l.sumPairs(7, &a, &out, &a, 14)
+			l.sumHalves(7, a, &out, a, 14)
 		}
 	})
 	msg := make([]byte, 1248)
@@ -78,4 +79,7 @@ func BenchmarkNodeKernels(b *testing.B) {
 	runtime.KeepAlive(labels)
 }
 
-const sdrNodeSizeForBench = 32
+const (
+	sdrNodeSizeForBench = 32
+	sdrDegreeForBench   = 14
+)

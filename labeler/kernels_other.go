@@ -2,7 +2,6 @@
 
 package labeler
 
-
 // prefetchLabels is a no-op where no prefetch kernel is written yet.
 func prefetchLabels(addrs *uintptr, n int) {}
 

@@ -59,7 +59,7 @@ RssShmem:	       0 kB
 func TestMemSamplerSeesAnonymousMemory(t *testing.T) {
 	before, err := ReadProcStatus()
 	require.NoError(t, err)
-	s := StartMemSampler(time.Millisecond)
+	s := StartMemSampler(time.Millisecond, nil)
 	mem, err := unix.Mmap(-1, 0, 64<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	require.NoError(t, err)
 	for i := 0; i < len(mem); i += 4096 {

@@ -20,10 +20,28 @@ type SectorReport struct {
 	Layers          int     `json:"layers"`
 	PoolWaitSeconds float64 `json:"pool_wait_seconds"`
 	CoreWaitSeconds float64 `json:"core_wait_seconds"`
+	// StallSeconds is hashing time the job's thread spent off the CPU:
+	// page faults on spilled labels.
+	StallSeconds    float64 `json:"stall_seconds"`
 	SyncWaitSeconds float64 `json:"sync_wait_seconds"`
 	HashSeconds     float64 `json:"hash_seconds"`
 	// NodesPerSecond is this sector's labels per second of hashing time.
 	NodesPerSecond float64 `json:"nodes_per_second"`
+}
+
+// SpillReport is what the spill tier did during a seal.
+type SpillReport struct {
+	// ExpanderBlocks and WindowBlocks are the blocks each job kept in DRAM
+	// of the previous layer and of the layer being written.
+	ExpanderBlocks int    `json:"expander_blocks"`
+	WindowBlocks   int    `json:"window_blocks"`
+	Demotions      uint64 `json:"demotions"`
+	Promotions     uint64 `json:"promotions"`
+	// PrefetchedLabels counts spilled labels asked for ahead of use.
+	PrefetchedLabels uint64 `json:"prefetched_labels"`
+	// SpillBytesWritten is what left DRAM for the device; it is layer-file
+	// data written anyway, so the spill tier adds no writes.
+	SpillBytesWritten uint64 `json:"spill_bytes_written"`
 }
 
 // Host describes the machine a report was measured on.
@@ -62,29 +80,42 @@ func ReadHost() Host {
 
 // SealReport is what one seal measured; its JSON form is the --report file.
 type SealReport struct {
-	Proof                       string         `json:"proof"`
-	ParentCache                 string         `json:"parent_cache"`
-	SectorSize                  uint64         `json:"sector_size"`
-	Nodes                       uint64         `json:"nodes"`
-	LayersPerSector             int            `json:"layers"`
-	WallSeconds                 float64        `json:"wall_seconds"`
-	NodesPerSecond              float64        `json:"nodes_per_second"`
-	BusyCores                   float64        `json:"busy_cores"`
-	NodesPerSecondPerBusyCore   float64        `json:"nodes_per_second_per_busy_core"`
-	SHA256CompressionsPerSecond float64        `json:"sha256_compressions_per_second"`
-	SHAImplementation           string         `json:"sha_implementation"`
-	SHALimitRatio               float64        `json:"sha_limit_ratio"`
-	PeakRSSBytes                uint64         `json:"peak_rss_bytes"`
-	PeakAnonBytes               uint64         `json:"peak_anon_bytes"`
-	PeakFileBytes               uint64         `json:"peak_file_bytes"`
-	AnonHugePagesBytes          uint64         `json:"anon_huge_pages_bytes"`
-	PoolSizeBytes               uint64         `json:"pool_size_bytes"`
-	BlockSizeBytes              uint64         `json:"block_size_bytes"`
-	PoolPeakBytes               uint64         `json:"pool_peak_bytes"`
-	Parallel                    int            `json:"parallel"`
-	Warnings                    []string       `json:"warnings,omitempty"`
-	Host                        Host           `json:"host"`
-	Sectors                     []SectorReport `json:"sectors"`
+	Proof                       string  `json:"proof"`
+	ParentCache                 string  `json:"parent_cache"`
+	SectorSize                  uint64  `json:"sector_size"`
+	Nodes                       uint64  `json:"nodes"`
+	LayersPerSector             int     `json:"layers"`
+	WallSeconds                 float64 `json:"wall_seconds"`
+	NodesPerSecond              float64 `json:"nodes_per_second"`
+	BusyCores                   float64 `json:"busy_cores"`
+	NodesPerSecondPerBusyCore   float64 `json:"nodes_per_second_per_busy_core"`
+	SHA256CompressionsPerSecond float64 `json:"sha256_compressions_per_second"`
+	SHAImplementation           string  `json:"sha_implementation"`
+	SHALimitRatio               float64 `json:"sha_limit_ratio"`
+	PeakRSSBytes                uint64  `json:"peak_rss_bytes"`
+	PeakAnonBytes               uint64  `json:"peak_anon_bytes"`
+	PeakFileBytes               uint64  `json:"peak_file_bytes"`
+	// PeakDRAMBytes is the largest RssAnon plus layer-file page cache seen
+	// in one sample: spilled bytes still cached count as DRAM.
+	PeakDRAMBytes       uint64 `json:"dram_peak_bytes"`
+	PeakLayerCacheBytes uint64 `json:"peak_layer_cache_bytes"`
+	DRAMBudgetBytes     uint64 `json:"dram_budget_bytes"`
+	// DeviceReadBytes and DeviceWriteBytes are /proc/self/io's read_bytes
+	// and write_bytes over the seal: what really went to the device.
+	DeviceReadBytes  uint64 `json:"device_read_bytes"`
+	DeviceWriteBytes uint64 `json:"device_write_bytes"`
+	MajorFaults      uint64 `json:"major_faults"`
+	// StallSeconds sums the sectors' stall_seconds.
+	StallSeconds       float64        `json:"stall_seconds"`
+	Spill              *SpillReport   `json:"spill,omitempty"`
+	AnonHugePagesBytes uint64         `json:"anon_huge_pages_bytes"`
+	PoolSizeBytes      uint64         `json:"pool_size_bytes"`
+	BlockSizeBytes     uint64         `json:"block_size_bytes"`
+	PoolPeakBytes      uint64         `json:"pool_peak_bytes"`
+	Parallel           int            `json:"parallel"`
+	Warnings           []string       `json:"warnings,omitempty"`
+	Host               Host           `json:"host"`
+	Sectors            []SectorReport `json:"sectors"`
 }
 
 // JSON returns the report as indented JSON with a trailing newline.
@@ -105,9 +136,15 @@ func (r *SealReport) String() string {
 	fmt.Fprintf(&b, "memory: peak RSS %s, peak anon %s, peak file %s; pool %s in %s blocks, peak use %s\n",
 		humanize.IBytes(r.PeakRSSBytes), humanize.IBytes(r.PeakAnonBytes), humanize.IBytes(r.PeakFileBytes),
 		humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.BlockSizeBytes), humanize.IBytes(r.PoolPeakBytes))
+	if sp := r.Spill; sp != nil {
+		fmt.Fprintf(&b, "spill: DRAM budget %s, peak DRAM %s (layer-file cache %s); per job %d expander + %d window blocks in DRAM; %d demotions, %d promotions, %d labels prefetched; device read %s, %d major faults, %.2fs stalled\n",
+			humanize.IBytes(r.DRAMBudgetBytes), humanize.IBytes(r.PeakDRAMBytes), humanize.IBytes(r.PeakLayerCacheBytes),
+			sp.ExpanderBlocks, sp.WindowBlocks, sp.Demotions, sp.Promotions, sp.PrefetchedLabels,
+			humanize.IBytes(r.DeviceReadBytes), r.MajorFaults, r.StallSeconds)
+	}
 	for _, s := range r.Sectors {
-		fmt.Fprintf(&b, "  sector %d  %s  hash %.2fs  pool wait %.2fs  core wait %.2fs  sync %.2fs\n",
-			s.Index, s.Dir, s.HashSeconds, s.PoolWaitSeconds, s.CoreWaitSeconds, s.SyncWaitSeconds)
+		fmt.Fprintf(&b, "  sector %d  %s  hash %.2fs  pool wait %.2fs  core wait %.2fs  stalled %.2fs  sync %.2fs\n",
+			s.Index, s.Dir, s.HashSeconds, s.PoolWaitSeconds, s.CoreWaitSeconds, s.StallSeconds, s.SyncWaitSeconds)
 	}
 	for _, w := range r.Warnings {
 		fmt.Fprintf(&b, "warning: %s\n", w)

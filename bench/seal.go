@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/hex"
+	"path/filepath"
 	"time"
 
 	"github.com/pc1-tiered/pc1-tiered/labeler"
@@ -17,16 +18,31 @@ const shaMeasureTime = 300 * time.Millisecond
 // report.
 func Seal(ctx context.Context, cfg labeler.Config) (*SealReport, error) {
 	rate := MeasureSHA256Rate(shaMeasureTime)
-	sampler := StartMemSampler(20 * time.Millisecond)
+	ioStart, _ := ReadIOCounters()
+	sampler := StartMemSampler(20*time.Millisecond, func() []string { return layerFiles(cfg.Sectors) })
 	res, err := labeler.Run(ctx, cfg)
 	peaks := sampler.Stop()
-	huge, _ := AnonHugePages()
+	ioEnd, _ := ReadIOCounters()
 	if err != nil {
 		return nil, err
 	}
 	r := newSealReport(&cfg, res, rate, peaks)
-	r.AnonHugePagesBytes = huge
+	io := ioEnd.Sub(ioStart)
+	r.DeviceReadBytes = io.ReadBytes
+	r.DeviceWriteBytes = io.WriteBytes
+	r.MajorFaults = io.MajorFaults
 	return r, nil
+}
+
+// layerFiles lists the layer files (final and partial) in the sectors'
+// directories: their page cache is part of what a seal holds in DRAM.
+func layerFiles(sectors []labeler.Sector) []string {
+	var files []string
+	for _, s := range sectors {
+		m, _ := filepath.Glob(filepath.Join(s.Dir, "sc-02-data-layer-*.dat*"))
+		files = append(files, m...)
+	}
+	return files
 }
 
 func newSealReport(cfg *labeler.Config, res *labeler.Result, rate SHARate, peaks MemPeaks) *SealReport {
@@ -41,6 +57,10 @@ func newSealReport(cfg *labeler.Config, res *labeler.Result, rate SHARate, peaks
 		PeakRSSBytes:                peaks.VmHWM,
 		PeakAnonBytes:               peaks.RssAnon,
 		PeakFileBytes:               peaks.RssFile,
+		PeakDRAMBytes:               peaks.DRAM,
+		PeakLayerCacheBytes:         peaks.FileCache,
+		AnonHugePagesBytes:          peaks.AnonHugePages,
+		DRAMBudgetBytes:             res.DRAMBudget,
 		PoolSizeBytes:               res.PoolSize,
 		BlockSizeBytes:              res.BlockSize,
 		PoolPeakBytes:               res.PoolPeak,
@@ -61,12 +81,26 @@ func newSealReport(cfg *labeler.Config, res *labeler.Result, rate SHARate, peaks
 			PoolWaitSeconds: s.PoolWait.Seconds(),
 			CoreWaitSeconds: s.CoreWait.Seconds(),
 			SyncWaitSeconds: s.SyncWait.Seconds(),
+			StallSeconds:    s.Stalled.Seconds(),
 			HashSeconds:     s.Hashing.Seconds(),
 		}
 		if s.Hashing > 0 {
 			sr.NodesPerSecond = float64(s.Nodes) / s.Hashing.Seconds()
 		}
 		r.Sectors = append(r.Sectors, sr)
+	}
+	if sp := res.Spill; sp != nil {
+		r.Spill = &SpillReport{
+			ExpanderBlocks:    sp.Expander,
+			WindowBlocks:      sp.Window,
+			Demotions:         sp.Demotions,
+			Promotions:        sp.Promotions,
+			PrefetchedLabels:  sp.Prefetched,
+			SpillBytesWritten: sp.Demotions * res.BlockSize,
+		}
+	}
+	for _, s := range res.Sectors {
+		r.StallSeconds += s.Stalled.Seconds()
 	}
 	if res.Wall > 0 {
 		r.NodesPerSecond = float64(nodes) / res.Wall.Seconds()

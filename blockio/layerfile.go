@@ -29,6 +29,10 @@ type LayerFile struct {
 	queue chan layerWrite
 	done  chan struct{}
 
+	// dropAfterWrite makes each write durable and drops it from the page
+	// cache as soon as it is written (SetDropAfterWrite).
+	dropAfterWrite bool
+
 	mu  sync.Mutex
 	err error
 }
@@ -78,12 +82,22 @@ func fallocate(f *os.File, size int64) error {
 	return nil
 }
 
+// SetDropAfterWrite makes the writer push each block to the device and
+// drop it from the page cache right after writing it, before its ack: the
+// spill tier then frees the block's DRAM knowing the bytes are on the
+// device and nowhere in memory. Call it before the first WriteAsync.
+func (l *LayerFile) SetDropAfterWrite() { l.dropAfterWrite = true }
+
 func (l *LayerFile) writeLoop() {
 	defer close(l.done)
 	for w := range l.queue {
 		if l.Err() == nil {
 			if _, err := l.f.WriteAt(w.p, w.off); err != nil {
 				l.setErr(fmt.Errorf("writing %d bytes at offset %d of %s: %w", len(w.p), w.off, l.tmp, err))
+			} else if l.dropAfterWrite {
+				if err := writeBackAndDrop(l.f, w.off, int64(len(w.p))); err != nil {
+					l.setErr(fmt.Errorf("writing back %d bytes at offset %d of %s: %w", len(w.p), w.off, l.tmp, err))
+				}
 			}
 		}
 		if w.ack != nil {
@@ -121,6 +135,9 @@ func (l *LayerFile) WriteAsync(p []byte, off int64, ack func()) error {
 	l.queue <- layerWrite{p: p, off: off, ack: ack}
 	return nil
 }
+
+// TempPath is the name the file has until Commit.
+func (l *LayerFile) TempPath() string { return l.tmp }
 
 // Path is the final name of the layer file.
 func (l *LayerFile) Path() string { return l.final }

@@ -12,6 +12,7 @@ import (
 	"github.com/pc1-tiered/pc1-tiered/pool"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/pc1-tiered/pc1-tiered/tier"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultMaxBlockSize caps the default block size; it is where the seed's
@@ -51,6 +52,11 @@ type Config struct {
 	Parallel int
 	// HugeTLB asks for reserved hugepages for the DRAM arena.
 	HugeTLB bool
+	// DRAMBudget, when set, caps the DRAM the pool may use. A budget below
+	// the pool's minimum, (N+1) x S, turns on the spill tier: each job then
+	// owns budget/N of DRAM (tier.PlanSpill) and reads the rest of its two
+	// layers from the layer files.
+	DRAMBudget uint64
 	// OnProgress, if set, is called from hashing goroutines after every
 	// block with the sector index, layer and nodes done in that layer. It
 	// must be cheap and safe for concurrent use.
@@ -115,6 +121,9 @@ type SectorResult struct {
 	// CoreWait is the time spent waiting for a core while holding blocks:
 	// with more jobs than cores, jobs take turns block by block.
 	CoreWait time.Duration
+	// Stalled is the part of Hashing the job's thread was not on a CPU:
+	// page faults on spilled labels the prefetcher did not hide.
+	Stalled time.Duration
 	// Nodes is the number of labels computed.
 	Nodes uint64
 }
@@ -133,6 +142,56 @@ type Result struct {
 	// Warnings are non-fatal conditions worth telling a person (a hugepage
 	// fallback, say).
 	Warnings []string
+	// DRAMBudget is Config.DRAMBudget.
+	DRAMBudget uint64
+	// Spill is set when the spill tier was used.
+	Spill *SpillResult
+}
+
+// SpillResult counts what the spill tier did.
+type SpillResult struct {
+	// Expander and Window are the blocks each job kept in DRAM of the
+	// previous layer and of the layer being written.
+	Expander, Window int
+	// Demotions counts blocks dropped from DRAM once written; Promotions
+	// blocks read back into DRAM when a layer turned over.
+	Demotions, Promotions uint64
+	// Prefetched counts spilled labels asked for ahead of use.
+	Prefetched uint64
+}
+
+// spillPlan decides, from the DRAM budget, whether jobs spill, and sets
+// the pool up for it.
+func (c *Config) spillPlan(pcfg *pool.Config) (*spillConfig, error) {
+	if c.DRAMBudget == 0 {
+		return nil, nil
+	}
+	s := c.Graph.SectorSize()
+	n := c.Jobs()
+	lo, def, _ := pool.Bounds(s, n)
+	if c.DRAMBudget >= lo {
+		// The pool fits in the budget: no spill, the pool at most the
+		// budget.
+		if pcfg.Size == 0 {
+			pcfg.Size = min(def, c.DRAMBudget)
+		}
+		if pcfg.Size > c.DRAMBudget {
+			return nil, fmt.Errorf("pool size %d is over the DRAM budget %d", pcfg.Size, c.DRAMBudget)
+		}
+		return nil, nil
+	}
+	if c.PoolSize != 0 {
+		return nil, fmt.Errorf("pool size %d with a DRAM budget %d below the pool minimum %d: leave the pool size to the spill tier", c.PoolSize, c.DRAMBudget, lo)
+	}
+	perJob := int(c.DRAMBudget / uint64(n) / c.BlockSize)
+	plan, err := tier.PlanSpill(int(s/c.BlockSize), perJob)
+	if err != nil {
+		return nil, fmt.Errorf("DRAM budget %d for %d jobs with %d-byte blocks: %w", c.DRAMBudget, n, c.BlockSize, err)
+	}
+	claim := plan.Expander + plan.Window
+	pcfg.Claim = claim
+	pcfg.Size = uint64(claim*n) * c.BlockSize
+	return &spillConfig{plan: plan}, nil
 }
 
 // Run labels every sector of cfg and writes their layer files. The first
@@ -143,12 +202,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	jobs := cfg.Jobs()
-	p, err := pool.New(pool.Config{
+	pcfg := pool.Config{
 		SectorSize: cfg.Graph.SectorSize(),
 		BlockSize:  cfg.BlockSize,
 		Jobs:       jobs,
 		Size:       cfg.PoolSize,
-	})
+	}
+	spill, err := cfg.spillPlan(&pcfg)
+	if err != nil {
+		return nil, err
+	}
+	p, err := pool.New(pcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +243,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		slots: make(chan struct{}, jobs),
 		cores: make(chan struct{}, runtime.GOMAXPROCS(0)),
 		shaNI: cpuHasSHANI() && !cfg.portable,
+		spill: spill,
 	}
 	r.gates = make([]chan struct{}, len(cfg.Sectors))
 	for i := range r.gates {
@@ -198,6 +263,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	wg.Wait()
 	res.Wall = time.Since(start)
 	res.PoolPeak = p.Stats().PeakInUseBytes
+	res.DRAMBudget = cfg.DRAMBudget
+	if spill != nil {
+		res.Spill = &SpillResult{
+			Expander:   spill.plan.Expander,
+			Window:     spill.plan.Window,
+			Demotions:  spill.demotions.Load(),
+			Promotions: spill.promotions.Load(),
+			Prefetched: spill.prefetched.Load(),
+		}
+	}
 	if err := context.Cause(ctx); err != nil {
 		return res, err
 	}
@@ -215,6 +290,8 @@ type run struct {
 	cores chan struct{}
 	// shaNI selects the hashing kernel that reads parents in place.
 	shaNI bool
+	// spill is set when jobs keep part of their layers on the device.
+	spill *spillConfig
 	// gates[i] closes once sector i has labeled 1/N of its first layer (or
 	// ended), letting sector i+1 start: staggered starts spread the jobs
 	// over a layer, which is what lets them share the pool.
@@ -241,6 +318,11 @@ func (r *run) job(ctx context.Context, idx int, res *SectorResult) (err error) {
 	}
 	defer func() { <-r.slots }()
 
+	// Pin the job to its thread so the thread's CPU time is the job's:
+	// hashing time minus CPU time is time stalled on page faults.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
 	j, err := r.pool.Join(r.cfg.Layers)
 	if err != nil {
 		return err
@@ -258,93 +340,193 @@ func (r *run) job(ctx context.Context, idx int, res *SectorResult) (err error) {
 	blockSize := r.cfg.BlockSize
 	nodesPerBlock := blockSize / sdr.NodeSize
 	blocksPerLayer := int(g.SectorSize() / blockSize)
-	cur := newLayerView(blocksPerLayer, nodesPerBlock)
-	prev := newLayerView(blocksPerLayer, nodesPerBlock)
-	curIDs := make([]pool.BlockID, 0, blocksPerLayer)
-	var prevIDs []pool.BlockID
+	js := &jobState{
+		idx:           idx,
+		sector:        r.cfg.Sectors[idx],
+		res:           res,
+		nl:            newNodeLabeler(r.shaNI),
+		stream:        stream,
+		cur:           newLayerView(blocksPerLayer, nodesPerBlock),
+		prev:          newLayerView(blocksPerLayer, nodesPerBlock),
+		nodesPerBlock: nodesPerBlock,
+	}
+	var place placer
+	if r.spill != nil {
+		sp, err := r.newSpillPlacer(ctx, js, j)
+		if err != nil {
+			return err
+		}
+		defer sp.close()
+		place = sp
+	} else {
+		place = &poolPlacer{run: r, js: js, job: j}
+	}
 	staggerAt := nodes / uint64(r.pool.Jobs())
 
-	sector := r.cfg.Sectors[idx]
-	nl := newNodeLabeler(r.shaNI)
 	for layer := 1; layer <= r.cfg.Layers; layer++ {
-		file, err := blockio.CreateLayerFile(sector.Dir, layer, g.SectorSize())
+		file, err := blockio.CreateLayerFile(js.sector.Dir, layer, g.SectorSize())
 		if err != nil {
 			return fmt.Errorf("layer %d: %w", layer, err)
 		}
-		if err := stream.Rewind(); err != nil {
+		if err := r.layer(ctx, js, place, file, layer, blocksPerLayer, staggerAt, openGate); err != nil {
 			file.Abort()
 			return fmt.Errorf("layer %d: %w", layer, err)
-		}
-		nl.reset(&sector.ReplicaID, layer)
-		var chunk []uint32
-		var chunkFirst, chunkEnd uint64
-		for b := 0; b < blocksPerLayer; b++ {
-			waitStart := time.Now()
-			id, err := j.Acquire(ctx)
-			res.PoolWait += time.Since(waitStart)
-			if err != nil {
-				file.Abort()
-				return fmt.Errorf("layer %d block %d: %w", layer, b, err)
-			}
-			curIDs = append(curIDs, id)
-			cur.setBlock(b, r.arena.Block(int(id)))
-
-			coreStart := time.Now()
-			select {
-			case r.cores <- struct{}{}:
-			case <-ctx.Done():
-				file.Abort()
-				return context.Cause(ctx)
-			}
-			hashStart := time.Now()
-			res.CoreWait += hashStart.Sub(coreStart)
-			first := uint64(b) * nodesPerBlock
-			end := first + nodesPerBlock
-			for node := first; node < end; {
-				if node >= chunkEnd {
-					chunkFirst, chunk, err = stream.Next()
-					if err != nil {
-						<-r.cores
-						file.Abort()
-						return fmt.Errorf("layer %d node %d: %w", layer, node, err)
-					}
-					chunkEnd = chunkFirst + uint64(len(chunk))/sdr.Degree
-				}
-				n := min(end, chunkEnd) - node
-				nl.labelRange(node, n, chunk[(node-chunkFirst)*sdr.Degree:], cur, prev)
-				node += n
-			}
-			res.Hashing += time.Since(hashStart)
-			<-r.cores
-			res.Nodes += nodesPerBlock
-			if err := file.WriteAsync(cur.blocks[b], int64(first*sdr.NodeSize), nil); err != nil {
-				file.Abort()
-				return fmt.Errorf("layer %d: %w", layer, err)
-			}
-			if r.cfg.OnProgress != nil {
-				r.cfg.OnProgress(idx, layer, end)
-			}
-			if layer == 1 && end >= staggerAt {
-				openGate()
-			}
-			if err := ctx.Err(); err != nil {
-				file.Abort()
-				return context.Cause(ctx)
-			}
 		}
 		syncStart := time.Now()
 		if err := file.Commit(); err != nil {
 			return fmt.Errorf("layer %d: %w", layer, err)
 		}
 		res.SyncWait += time.Since(syncStart)
-		// The previous layer has served as expander parents for the last
-		// time: hand its blocks back before this layer becomes the next
-		// one's expander layer.
-		if err := j.Release(prevIDs...); err != nil {
+		if err := place.endLayer(ctx, layer); err != nil {
 			return fmt.Errorf("layer %d: %w", layer, err)
 		}
-		prev, cur = cur, prev
-		prevIDs, curIDs = curIDs, prevIDs[:0]
+		js.prev, js.cur = js.cur, js.prev
 	}
+	return nil
+}
+
+// jobState is what one job's layers share.
+type jobState struct {
+	idx           int
+	sector        Sector
+	res           *SectorResult
+	nl            *nodeLabeler
+	stream        *blockio.ParentStream
+	cur, prev     *layerView
+	nodesPerBlock uint64
+}
+
+// placer decides where the blocks of the two layers a job reads live.
+type placer interface {
+	// startLayer is called before the first block of a layer.
+	startLayer(ctx context.Context, layer int, file *blockio.LayerFile) error
+	// placeBlock makes block b of the current layer writable in cur.
+	placeBlock(ctx context.Context, b int) error
+	// written returns the ack for block b's write to the layer file, or nil.
+	written(b int) func()
+	// hashed is called as labeling passes node (every spillStepNodes nodes
+	// with a spill tier; never otherwise).
+	hashed(node uint64) error
+	// endLayer is called once the layer file is committed.
+	endLayer(ctx context.Context, layer int) error
+}
+
+// layer labels one layer block by block into file.
+func (r *run) layer(ctx context.Context, js *jobState, place placer, file *blockio.LayerFile, layer, blocks int, staggerAt uint64, openGate func()) error {
+	if err := js.stream.Rewind(); err != nil {
+		return err
+	}
+	if err := place.startLayer(ctx, layer, file); err != nil {
+		return err
+	}
+	js.nl.reset(&js.sector.ReplicaID, layer)
+	res := js.res
+	step := ^uint64(0)
+	if r.spill != nil {
+		step = spillStepNodes
+	}
+	var chunk []uint32
+	var chunkFirst, chunkEnd uint64
+	for b := 0; b < blocks; b++ {
+		if err := place.placeBlock(ctx, b); err != nil {
+			return fmt.Errorf("block %d: %w", b, err)
+		}
+		coreStart := time.Now()
+		select {
+		case r.cores <- struct{}{}:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		hashStart := time.Now()
+		res.CoreWait += hashStart.Sub(coreStart)
+		cpuStart := threadCPU()
+		first := uint64(b) * js.nodesPerBlock
+		end := first + js.nodesPerBlock
+		var err error
+		for node := first; node < end && err == nil; {
+			if node >= chunkEnd {
+				chunkFirst, chunk, err = js.stream.Next()
+				if err != nil {
+					err = fmt.Errorf("node %d: %w", node, err)
+					break
+				}
+				chunkEnd = chunkFirst + uint64(len(chunk))/sdr.Degree
+			}
+			n := min(end, chunkEnd, node-node%step+step) - node
+			js.nl.labelRange(node, n, chunk[(node-chunkFirst)*sdr.Degree:], js.cur, js.prev)
+			node += n
+			if node%step == 0 {
+				err = place.hashed(node)
+			}
+		}
+		hashed := time.Since(hashStart)
+		res.Hashing += hashed
+		res.Stalled += max(0, hashed-(threadCPU()-cpuStart))
+		<-r.cores
+		if err != nil {
+			return err
+		}
+		res.Nodes += js.nodesPerBlock
+		if err := file.WriteAsync(js.cur.blocks[b], int64(first*sdr.NodeSize), place.written(b)); err != nil {
+			return err
+		}
+		if r.cfg.OnProgress != nil {
+			r.cfg.OnProgress(js.idx, layer, end)
+		}
+		if layer == 1 && end >= staggerAt {
+			openGate()
+		}
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+	}
+	return nil
+}
+
+// threadCPU is the CPU time the calling thread has used.
+func threadCPU() time.Duration {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_THREAD, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// poolPlacer keeps both layers in pool blocks in DRAM: a block of the
+// current layer is acquired as labeling reaches it, and the previous
+// layer's blocks are released when the layer is done.
+type poolPlacer struct {
+	run             *run
+	js              *jobState
+	job             *pool.Job
+	curIDs, prevIDs []pool.BlockID
+}
+
+func (p *poolPlacer) startLayer(context.Context, int, *blockio.LayerFile) error { return nil }
+
+func (p *poolPlacer) placeBlock(ctx context.Context, b int) error {
+	waitStart := time.Now()
+	id, err := p.job.Acquire(ctx)
+	p.js.res.PoolWait += time.Since(waitStart)
+	if err != nil {
+		return err
+	}
+	p.curIDs = append(p.curIDs, id)
+	p.js.cur.setBlock(b, p.run.arena.Block(int(id)))
+	return nil
+}
+
+func (p *poolPlacer) written(int) func() { return nil }
+
+func (p *poolPlacer) hashed(uint64) error { return nil }
+
+func (p *poolPlacer) endLayer(context.Context, int) error {
+	// The previous layer has served as expander parents for the last time:
+	// hand its blocks back before this layer becomes the next one's
+	// expander layer.
+	if err := p.job.Release(p.prevIDs...); err != nil {
+		return err
+	}
+	p.prevIDs, p.curIDs = p.curIDs, p.prevIDs[:0]
 	return nil
 }

@@ -209,3 +209,54 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRunSpillMatchesReference runs with DRAM budgets below the pool
+// minimum, down to one block per job (both layers almost entirely read
+// from the layer files), and checks every layer file against the oracle.
+func TestRunSpillMatchesReference(t *testing.T) {
+	cases := []struct {
+		name       string
+		sectorSize uint64
+		layers     int
+		blockSize  uint64
+		sectors    int
+		// dramBlocks is the budget per job, in blocks.
+		dramBlocks []int
+		long       bool
+	}{
+		{name: "64KiB", sectorSize: 64 << 10, layers: 3, blockSize: 4 << 10, sectors: 1, dramBlocks: []int{1, 5, 17, 20}},
+		{name: "64KiB/N=3", sectorSize: 64 << 10, layers: 3, blockSize: 4 << 10, sectors: 3, dramBlocks: []int{1, 3, 18}},
+		{name: "64KiB/small-blocks", sectorSize: 64 << 10, layers: 2, blockSize: 1 << 10, sectors: 2, dramBlocks: []int{2, 70}},
+		{name: "8MiB/N=2", sectorSize: 8 << 20, layers: 3, blockSize: 512 << 10, sectors: 2, dramBlocks: []int{1, 17}, long: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.long && testing.Short() {
+				t.Skip("8 MiB sectors are skipped in -short runs")
+			}
+			f := newFixture(t, tc.sectorSize, tc.layers, tc.sectors)
+			for _, dram := range tc.dramBlocks {
+				t.Run(fmt.Sprintf("dram=%d-blocks", dram), func(t *testing.T) {
+					sectors, dirs := f.sectors(t, tc.sectors)
+					res, err := Run(context.Background(), Config{
+						Graph:       f.graph,
+						ParentCache: f.cache,
+						Layers:      tc.layers,
+						Sectors:     sectors,
+						BlockSize:   tc.blockSize,
+						Parallel:    tc.sectors,
+						DRAMBudget:  uint64(dram*tc.sectors) * tc.blockSize,
+					})
+					require.NoError(t, err)
+					require.NotNil(t, res.Spill)
+					require.LessOrEqual(t, res.PoolSize, res.DRAMBudget)
+					perLayer := int(tc.sectorSize / tc.blockSize)
+					if res.Spill.Window < perLayer {
+						require.NotZero(t, res.Spill.Demotions)
+					}
+					f.check(t, dirs)
+				})
+			}
+		})
+	}
+}

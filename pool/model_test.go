@@ -21,6 +21,9 @@ import (
 type schedule struct {
 	jobs, sectors, layers int
 	perLayer, blocks      int
+	// claim, when set, caps what a job holds (as the spill tier does):
+	// jobs then release their oldest block before taking one over it.
+	claim int
 	// stepTime[i] is how long sector i takes per block; cancelAt[i] is the
 	// block (counted over the whole sector) at which it is cancelled, or -1.
 	stepTime []time.Duration
@@ -45,6 +48,12 @@ func randomSchedule(rng *rand.Rand) schedule {
 	default:
 		s.blocks = int(lo) + rng.IntN(int(hi-lo)+1)
 	}
+	if rng.IntN(4) == 0 {
+		// A spilling configuration: each job keeps at most claim blocks, in
+		// a pool below the no-spill minimum.
+		s.claim = 1 + rng.IntN(2*s.perLayer)
+		s.blocks = s.claim + rng.IntN(s.jobs*s.claim)
+	}
 	for range s.sectors {
 		s.stepTime = append(s.stepTime, time.Duration(1+rng.IntN(20))*time.Millisecond)
 		cancel := -1
@@ -57,7 +66,7 @@ func randomSchedule(rng *rand.Rand) schedule {
 }
 
 func (s schedule) String() string {
-	return fmt.Sprintf("N=%d sectors=%d layers=%d K=%d blocks=%d", s.jobs, s.sectors, s.layers, s.perLayer, s.blocks)
+	return fmt.Sprintf("N=%d sectors=%d layers=%d K=%d blocks=%d claim=%d", s.jobs, s.sectors, s.layers, s.perLayer, s.blocks, s.claim)
 }
 
 // run drives the schedule and checks, after every step, that no block has two
@@ -114,6 +123,20 @@ func (s schedule) run(t *testing.T, p *Pool) {
 						go cancel()
 					}
 					step++
+					if s.claim > 0 && len(prev)+len(cur) == s.claim {
+						// Spill: hand back the oldest block held.
+						var old BlockID
+						if len(prev) > 0 {
+							old, prev = prev[0], prev[1:]
+						} else {
+							old, cur = cur[0], cur[1:]
+						}
+						give([]BlockID{old})
+						if err := j.Release(old); err != nil {
+							errs[i] = err
+							return
+						}
+					}
 					id, err := j.Acquire(ctx)
 					if err != nil {
 						if !errors.Is(err, context.Canceled) {
@@ -173,7 +196,7 @@ func TestModel(t *testing.T) {
 		s := randomSchedule(rng)
 		ok := t.Run(fmt.Sprintf("%d", r), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				p, err := New(Config{SectorSize: uint64(s.perLayer), BlockSize: 1, Jobs: s.jobs, Size: uint64(s.blocks)})
+				p, err := New(Config{SectorSize: uint64(s.perLayer), BlockSize: 1, Jobs: s.jobs, Size: uint64(s.blocks), Claim: s.claim})
 				require.NoError(t, err, "%v", s)
 				s.run(t, p)
 			})
@@ -193,7 +216,7 @@ func TestModelRealScheduler(t *testing.T) {
 		for i := range s.stepTime {
 			s.stepTime[i] = time.Duration(rng.IntN(50)) * time.Microsecond
 		}
-		p, err := New(Config{SectorSize: uint64(s.perLayer), BlockSize: 1, Jobs: s.jobs, Size: uint64(s.blocks)})
+		p, err := New(Config{SectorSize: uint64(s.perLayer), BlockSize: 1, Jobs: s.jobs, Size: uint64(s.blocks), Claim: s.claim})
 		require.NoError(t, err)
 		s.run(t, p)
 	}

@@ -25,8 +25,14 @@ type Config struct {
 	// Jobs is the number N of jobs that may be joined at once.
 	Jobs int
 	// Size is the pool size in bytes, rounded down to whole blocks; 0 means
-	// the default (3N+1) x S / 2. It must lie within Bounds.
+	// the default (3N+1) x S / 2. It must lie within Bounds unless Claim is
+	// set.
 	Size uint64
+	// Claim, when set, is the most blocks any job holds at once, instead of
+	// two layers: jobs that keep part of their layers outside the pool (the
+	// spill tier) claim less. Size must then hold at least one claim; the
+	// admission rule still keeps every job able to finish.
+	Claim int
 }
 
 // Bounds returns the smallest, default and largest pool sizes in bytes for
@@ -58,6 +64,7 @@ type Pool struct {
 	blockSize uint64
 	perLayer  int // K: blocks per layer
 	maxJobs   int
+	claim     int // Config.Claim
 
 	mu     sync.Mutex
 	cond   sync.Cond
@@ -88,7 +95,12 @@ func New(cfg Config) (*Pool, error) {
 	}
 	k := s / b
 	blocks := size / b
-	if blocks*b < lo || size > hi {
+	if cfg.Claim > 0 {
+		if cfg.Size == 0 || blocks < uint64(cfg.Claim) {
+			return nil, fmt.Errorf("pool size %s holds fewer than one job's claim of %d blocks of %s",
+				humanize.IBytes(cfg.Size), cfg.Claim, humanize.IBytes(b))
+		}
+	} else if blocks*b < lo || size > hi {
 		return nil, fmt.Errorf("pool size %s is outside [%s, %s] for %d jobs of %s sectors: the pool needs (N+1) x S to always let one job finish and never uses more than 2 x N x S",
 			humanize.IBytes(size), humanize.IBytes(lo), humanize.IBytes(hi), cfg.Jobs, humanize.IBytes(s))
 	}
@@ -99,6 +111,7 @@ func New(cfg Config) (*Pool, error) {
 		blockSize: b,
 		perLayer:  int(k),
 		maxJobs:   cfg.Jobs,
+		claim:     cfg.Claim,
 		free:      make([]BlockID, blocks),
 		owner:     make([]*Job, blocks),
 		order:     make([]*Job, 0, cfg.Jobs),
@@ -148,8 +161,8 @@ type Job struct {
 }
 
 // Join registers a job that will compute the given number of layers: its
-// claim is two layers' blocks (one when it computes a single layer). At most
-// Jobs() jobs may be joined at once.
+// claim is two layers' blocks (one when it computes a single layer), or
+// Config.Claim when set. At most Jobs() jobs may be joined at once.
 func (p *Pool) Join(layers int) (*Job, error) {
 	if layers < 1 {
 		return nil, fmt.Errorf("pool: join with %d layers", layers)
@@ -163,7 +176,10 @@ func (p *Pool) Join(layers int) (*Job, error) {
 		return nil, fmt.Errorf("pool: %d jobs already joined, the most this pool was sized for", len(p.jobs))
 	}
 	claim := 2 * p.perLayer
-	if layers == 1 {
+	switch {
+	case p.claim > 0:
+		claim = p.claim
+	case layers == 1:
 		claim = p.perLayer
 	}
 	j := &Job{pool: p, claim: claim}

@@ -40,6 +40,8 @@ func TestNew(t *testing.T) {
 		{name: "too large", cfg: Config{SectorSize: 1 << 20, BlockSize: 1 << 18, Jobs: 4, Size: 9 << 20}, err: "outside [5.0 MiB, 8.0 MiB]"},
 		{name: "no jobs", cfg: Config{SectorSize: 1 << 20, BlockSize: 1 << 18}, err: "0 jobs"},
 		{name: "block does not divide", cfg: Config{SectorSize: 1 << 20, BlockSize: 3 << 10, Jobs: 1}, err: "must divide"},
+		{name: "claim below the minimum", cfg: Config{SectorSize: 1 << 20, BlockSize: 1 << 18, Jobs: 4, Size: 2 << 20, Claim: 5}, blocks: 8},
+		{name: "claim larger than pool", cfg: Config{SectorSize: 1 << 20, BlockSize: 1 << 18, Jobs: 4, Size: 1 << 20, Claim: 5}, err: "fewer than one job's claim of 5 blocks"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := New(tc.cfg)

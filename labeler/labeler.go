@@ -20,7 +20,8 @@ import (
 const DefaultMaxBlockSize = 32 << 20
 
 // parentChunkNodes is how many nodes' parents one read-ahead chunk of the
-// parent cache holds (56 bytes each: 1.75 MiB).
+// parent cache holds (56 bytes each: 1.75 MiB). 8Ki-node chunks measured
+// 0.82-0.84 sha_limit_ratio on the 8 MiB seal against 0.91-0.93 for these.
 const parentChunkNodes = 32 << 10
 
 // Sector is one sector to label.

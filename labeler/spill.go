@@ -2,7 +2,6 @@ package labeler
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -14,14 +13,14 @@ import (
 )
 
 const (
-	// spillStepNodes is how often (in nodes) a spilling job drops the
-	// spilled pages it has read back from the page cache: what it reads
-	// between two drops is the page cache it costs.
-	spillStepNodes = 16 << 10
+	// spillStepNodes is how often (in nodes) a spilling job tells its
+	// prefetcher where it is.
+	spillStepNodes = 256
 	// prefetchAheadNodes is how far ahead of the hashing the prefetcher
 	// asks for spilled pages: enough reads in flight to keep the device
-	// busy, few enough that they are not dropped before use.
-	prefetchAheadNodes = 4 << 10
+	// busy (about half a cold read per node), and a bound on the page cache
+	// the job's spilled reads hold.
+	prefetchAheadNodes = 2 << 10
 )
 
 // spillConfig is the batch-wide spill setting.
@@ -133,21 +132,11 @@ func (p *spillPlacer) written(int) func() {
 	return func() { acks <- struct{}{} }
 }
 
-// hashed publishes the hashing position to the prefetcher and drops the
-// spilled pages read back since the last call, so that the page cache never
-// holds more than one step's worth of spilled labels.
+// hashed tells the prefetcher where the hashing is: it keeps its reads
+// ahead of that and drops the pages behind it.
 func (p *spillPlacer) hashed(node uint64) error {
 	p.pf.pos.Store(node)
-	var err error
-	if p.spilledCur > 0 {
-		err = p.curMap.Evict(0, int64(uint64(p.spilledCur)*p.blockSize))
-	}
-	if p.prevMap != nil && p.plan.Expander < len(p.js.prev.blocks) {
-		off := int64(uint64(p.plan.Expander) * p.blockSize)
-		err = errors.Join(err, p.prevMap.Evict(off, int64(p.run.cfg.Graph.SectorSize())-off))
-	}
-	p.pf.epoch.Add(1)
-	return err
+	return nil
 }
 
 // endLayer turns the finished layer into the next one's expander layer: its
@@ -192,44 +181,52 @@ func (p *spillPlacer) close() {
 // prefetcher runs ahead of one job's hashing on its own goroutine, reading
 // the parent cache itself, and asks for the spilled pages the next
 // prefetchAheadNodes nodes will read, so they arrive while earlier nodes
-// are hashed. It keeps many reads in flight (MADV_WILLNEED does not wait).
+// are hashed; MADV_WILLNEED does not wait, so many reads are in flight. It
+// also drops each page from the page cache once the hashing has passed the
+// last node it fetched it for: spilled labels then cost DRAM only while
+// they are about to be used.
 type prefetcher struct {
 	stream        *blockio.ParentStream
 	nodesPerBlock uint64
 	plan          tier.SpillPlan
 	counter       *atomic.Uint64
 
-	// pos is the next node the hasher labels; epoch changes whenever the
-	// hasher dropped spilled pages, so earlier requests must be repeated.
-	pos, epoch atomic.Uint64
+	// pos is the next node the hasher labels.
+	pos atomic.Uint64
 
-	layerCh chan prefetchLayer
-	stop    chan struct{}
-	done    chan struct{}
+	stop chan struct{}
+	done chan struct{}
 }
 
-type prefetchLayer struct {
-	layer     int
-	cur, prev *blockio.FileMap
+// spilledPage names one page of one of the two mapped layers.
+type spilledPage struct {
+	prev bool
+	page int64
+}
+
+type pageNeed struct {
+	page spilledPage
+	node uint64
 }
 
 func newPrefetcher(parentCache string, nodes, nodesPerBlock uint64, plan tier.SpillPlan, counter *atomic.Uint64) (*prefetcher, error) {
-	s, err := blockio.OpenParentStream(parentCache, nodes, parentChunkNodes, 2)
+	// The prefetcher needs no speed, only little memory: small chunks.
+	s, err := blockio.OpenParentStream(parentCache, nodes, 4<<10, 1)
 	if err != nil {
 		return nil, fmt.Errorf("prefetcher: %w", err)
 	}
-	return &prefetcher{stream: s, nodesPerBlock: nodesPerBlock, plan: plan, counter: counter, layerCh: make(chan prefetchLayer)}, nil
+	return &prefetcher{stream: s, nodesPerBlock: nodesPerBlock, plan: plan, counter: counter}, nil
 }
 
 func (f *prefetcher) startLayer(layer int, cur, prev *blockio.FileMap) {
 	f.pos.Store(0)
 	f.stop = make(chan struct{})
 	f.done = make(chan struct{})
-	go f.run(prefetchLayer{layer: layer, cur: cur, prev: prev}, f.stop, f.done)
+	go f.run(layer, cur, prev, f.stop, f.done)
 }
 
 // stopLayer returns once the prefetcher no longer touches the layer's
-// mappings.
+// mappings and has dropped the pages it fetched.
 func (f *prefetcher) stopLayer() {
 	if f.stop != nil {
 		close(f.stop)
@@ -243,15 +240,49 @@ func (f *prefetcher) close() {
 	f.stream.Close()
 }
 
-func (f *prefetcher) run(l prefetchLayer, stop, done chan struct{}) {
+func (f *prefetcher) run(layer int, cur, prev *blockio.FileMap, stop, done chan struct{}) {
 	defer close(done)
+	// lastNeed[page] is the last node a held page was fetched for; needs
+	// lists fetches in node order, to drop pages the hashing has passed.
+	lastNeed := make(map[spilledPage]uint64)
+	var needs []pageNeed
+	mapOf := func(pg spilledPage) *blockio.FileMap {
+		if pg.prev {
+			return prev
+		}
+		return cur
+	}
+	drop := func(before uint64) {
+		k := 0
+		for k < len(needs) && needs[k].node < before {
+			n := needs[k]
+			if lastNeed[n.page] == n.node {
+				mapOf(n.page).Evict(n.page.page*blockio.PageSize, blockio.PageSize)
+				delete(lastNeed, n.page)
+			}
+			k++
+		}
+		needs = append(needs[:0], needs[k:]...)
+	}
+	defer func() { drop(^uint64(0)) }()
+	need := func(pg spilledPage, v uint64) {
+		if _, held := lastNeed[pg]; !held {
+			mapOf(pg).WillNeed(pg.page*blockio.PageSize, blockio.PageSize)
+			f.counter.Add(1)
+		}
+		lastNeed[pg] = v
+		needs = append(needs, pageNeed{page: pg, node: v})
+	}
+
 	if err := f.stream.Rewind(); err != nil {
 		return // the hasher reads the same file and will report it
 	}
+	wait := time.NewTimer(time.Hour)
+	defer wait.Stop()
 	w := uint64(f.plan.Window)
 	exp := uint64(f.plan.Expander)
 	npb := f.nodesPerBlock
-	epoch := f.epoch.Load()
+	const labelsPerPage = blockio.PageSize / sdr.NodeSize
 	for {
 		first, parents, err := f.stream.Next()
 		if err != nil {
@@ -260,35 +291,33 @@ func (f *prefetcher) run(l prefetchLayer, stop, done chan struct{}) {
 		n := uint64(len(parents)) / sdr.Degree
 		for i := uint64(0); i < n; i++ {
 			v := first + i
-			for v >= f.pos.Load()+prefetchAheadNodes {
+			for {
+				pos := f.pos.Load()
+				drop(pos)
+				if v < pos+prefetchAheadNodes {
+					break
+				}
+				wait.Reset(50 * time.Microsecond)
 				select {
 				case <-stop:
 					return
-				case <-time.After(50 * time.Microsecond):
+				case <-wait.C:
 				}
 			}
-			if e := f.epoch.Load(); e != epoch {
-				// The hasher dropped the pages asked for so far: start
-				// again from where it is.
-				epoch = e
-				if p := max(f.pos.Load(), first); p < v {
-					i = p - first
-					v = p
-				}
+			if v < f.pos.Load() {
+				continue // the hashing got here first
 			}
 			ps := parents[i*sdr.Degree : (i+1)*sdr.Degree]
 			vb := v / npb
 			for s := 0; s < sdr.BaseDegree; s++ {
 				if p := uint64(ps[s]); p/npb+w <= vb {
-					l.cur.WillNeed(int64(p*sdr.NodeSize), sdr.NodeSize)
-					f.counter.Add(1)
+					need(spilledPage{page: int64(p / labelsPerPage)}, v)
 				}
 			}
-			if l.layer > 1 {
+			if layer > 1 {
 				for s := sdr.BaseDegree; s < sdr.Degree; s++ {
 					if p := uint64(ps[s]); p/npb >= exp {
-						l.prev.WillNeed(int64(p*sdr.NodeSize), sdr.NodeSize)
-						f.counter.Add(1)
+						need(spilledPage{prev: true, page: int64(p / labelsPerPage)}, v)
 					}
 				}
 			}

@@ -36,6 +36,7 @@ func runSeal(ctx context.Context, e *env, args []string) error {
 	poolSize := fs.String("pool-size", "", "pool size, e.g. 96GiB (default $MEM_POOL_SIZE, else (3N+1)/2 x sector size)")
 	blockSize := fs.String("block-size", "", "pool block size (default sector size / 16, at most 32MiB)")
 	parallel := fs.Int("parallel", 0, "sectors hashing at once, the pool's N (default: number of cores)")
+	dram := fs.String("dram", "", "DRAM budget for the whole seal, e.g. 200GiB (default $PC1_DRAM; below (N+1) x sector size the spill tier reads cold labels from the layer files, so put --out on NVMe)")
 	hugetlb := fs.Bool("hugetlb", false, "use reserved MAP_HUGETLB pages for the DRAM arena (falls back to transparent hugepages)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -56,6 +57,9 @@ func runSeal(ctx context.Context, e *env, args []string) error {
 	}
 	cfg := labeler.Config{Graph: spec.graph, Layers: *layers, Parallel: *parallel, HugeTLB: *hugetlb}
 	if cfg.PoolSize, err = sizeFlag("--pool-size", *poolSize, "MEM_POOL_SIZE", e.getenv); err != nil {
+		return err
+	}
+	if cfg.DRAMBudget, err = sizeFlag("--dram", *dram, "PC1_DRAM", e.getenv); err != nil {
 		return err
 	}
 	if cfg.BlockSize, err = sizeFlag("--block-size", *blockSize, "", e.getenv); err != nil {

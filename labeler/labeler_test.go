@@ -13,6 +13,7 @@ import (
 	"github.com/pc1-tiered/pc1-tiered/pool"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // fixture is one graph with its parent cache and the oracle's layers for a
@@ -261,6 +262,47 @@ func TestRunSpillMatchesReference(t *testing.T) {
 					}
 					f.check(t, dirs)
 				})
+			}
+		})
+	}
+}
+
+// TestRunFullDisk fills the sectors' directory (a size-limited tmpfs, so
+// the test needs root) part-way through a seal, with and without the spill
+// tier: the error names the problem, the layers written before are
+// complete and correct, and nothing partial is left that could pass for a
+// layer file.
+func TestRunFullDisk(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a size-limited tmpfs needs root")
+	}
+	f := newFixture(t, 64<<10, 3, 1)
+	for _, dram := range []uint64{0, 2 * (4 << 10)} {
+		t.Run(fmt.Sprintf("dram=%d", dram), func(t *testing.T) {
+			dir := t.TempDir()
+			// Room for two 64 KiB layers and some slack, not three.
+			if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=160k"); err != nil {
+				t.Skipf("cannot mount tmpfs: %v", err)
+			}
+			t.Cleanup(func() { unix.Unmount(dir, 0) })
+			_, err := Run(context.Background(), Config{
+				Graph: f.graph, ParentCache: f.cache, Layers: 3,
+				Sectors:   []Sector{{ReplicaID: replicaID(0), Dir: dir}},
+				BlockSize: 4 << 10, DRAMBudget: dram,
+			})
+			require.ErrorContains(t, err, "no space left on device")
+			require.ErrorContains(t, err, "layer 3")
+			entries, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			require.ElementsMatch(t, []string{sdr.LayerFileName(1), sdr.LayerFileName(2)}, names)
+			for layer := 1; layer <= 2; layer++ {
+				got, err := os.ReadFile(filepath.Join(dir, sdr.LayerFileName(layer)))
+				require.NoError(t, err)
+				require.True(t, bytes.Equal(f.want[0][layer-1], got), "layer %d", layer)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,6 +20,9 @@ type FileMap struct {
 	path string
 	f    *os.File
 	data []byte
+	// pidfd is this process's pidfd for process_madvise, opened on first
+	// use (0: not yet).
+	pidfd int
 }
 
 // MapFile maps size bytes of the file at path read-only. The file must be
@@ -108,6 +112,10 @@ func (m *FileMap) Close() error {
 	if m.data == nil {
 		return nil
 	}
+	if m.pidfd > 0 {
+		unix.Close(m.pidfd)
+		m.pidfd = 0
+	}
 	err := errors.Join(
 		unix.Munmap(m.data),
 		unix.Fadvise(int(m.f.Fd()), 0, 0, unix.FADV_DONTNEED),
@@ -128,4 +136,55 @@ func writeBackAndDrop(f *os.File, off, n int64) error {
 		return err
 	}
 	return unix.Fadvise(int(f.Fd()), off, n, unix.FADV_DONTNEED)
+}
+
+// maxAdviseBatch is the most pages one process_madvise call takes (IOV_MAX).
+const maxAdviseBatch = 1024
+
+// AdvisePages applies advice (unix.MADV_WILLNEED to start reading,
+// unix.MADV_PAGEOUT to drop clean pages from memory) to single pages of
+// the mapping, many per system call: the spill tier's reads are single
+// scattered pages, and one call per page costs more CPU than the hashing
+// they serve. Pages are page indexes into the mapping.
+func (m *FileMap) AdvisePages(pages []int64, advice int) error {
+	if m.pidfd == 0 {
+		fd, err := unix.PidfdOpen(os.Getpid(), 0)
+		if err != nil {
+			return m.advisePagesOneByOne(pages, advice)
+		}
+		m.pidfd = fd
+	}
+	var iov [maxAdviseBatch]unix.Iovec
+	for len(pages) > 0 {
+		n := min(len(pages), maxAdviseBatch)
+		for i, pg := range pages[:n] {
+			iov[i].Base = &m.data[pg*PageSize]
+			iov[i].SetLen(PageSize)
+		}
+		_, _, e := unix.Syscall6(unix.SYS_PROCESS_MADVISE, uintptr(m.pidfd), uintptr(unsafe.Pointer(&iov[0])), uintptr(n), uintptr(advice), 0, 0)
+		if e == unix.ENOSYS || e == unix.EINVAL || e == unix.EPERM {
+			return m.advisePagesOneByOne(pages, advice)
+		}
+		if e != 0 {
+			return fmt.Errorf("spill: advising %d pages of %s: %w", n, m.path, e)
+		}
+		pages = pages[n:]
+	}
+	return nil
+}
+
+// advisePagesOneByOne is AdvisePages for kernels without process_madvise.
+func (m *FileMap) advisePagesOneByOne(pages []int64, advice int) error {
+	for _, pg := range pages {
+		var err error
+		if advice == unix.MADV_WILLNEED {
+			err = m.WillNeed(pg*PageSize, PageSize)
+		} else {
+			err = m.Evict(pg*PageSize, PageSize)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

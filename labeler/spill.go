@@ -10,6 +10,7 @@ import (
 	"github.com/pc1-tiered/pc1-tiered/pool"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/pc1-tiered/pc1-tiered/tier"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -43,7 +44,11 @@ type spillPlacer struct {
 	plan tier.SpillPlan
 
 	expSlots, winSlots []pool.BlockID
-	blockSize          uint64
+	// ring is where the layer being written keeps its most recent blocks:
+	// the window slots, and in layer 1, which has no expander layer to
+	// hold, the expander slots too.
+	ring      []pool.BlockID
+	blockSize uint64
 
 	file            *blockio.LayerFile
 	curMap, prevMap *blockio.FileMap
@@ -93,15 +98,19 @@ func (p *spillPlacer) startLayer(ctx context.Context, layer int, file *blockio.L
 	p.file, p.curMap = file, m
 	p.acks = make(chan struct{}, len(p.js.cur.blocks))
 	p.nWritten, p.spilledCur = 0, 0
-	p.pf.startLayer(layer, p.curMap, p.prevMap)
+	p.ring = p.winSlots
+	if layer == 1 {
+		p.ring = append(append([]pool.BlockID(nil), p.expSlots...), p.winSlots...)
+	}
+	p.pf.startLayer(layer, len(p.ring), p.curMap, p.prevMap)
 	return nil
 }
 
-// placeBlock puts block b in the window slot of block b-Window, spilling
+// placeBlock puts block b in the ring slot of block b-len(ring), spilling
 // that block: once its write is on the device, its labels are read from
 // the layer file.
 func (p *spillPlacer) placeBlock(ctx context.Context, b int) error {
-	w := p.plan.Window
+	w := len(p.ring)
 	if old := b - w; old >= 0 {
 		for p.nWritten <= old {
 			select {
@@ -118,7 +127,7 @@ func (p *spillPlacer) placeBlock(ctx context.Context, b int) error {
 		p.spilledCur = old + 1
 		p.run.spill.demotions.Add(1)
 	}
-	p.js.cur.setBlock(b, p.run.arena.Block(int(p.winSlots[b%w])))
+	p.js.cur.setBlock(b, p.run.arena.Block(int(p.ring[b%w])))
 	return nil
 }
 
@@ -218,11 +227,13 @@ func newPrefetcher(parentCache string, nodes, nodesPerBlock uint64, plan tier.Sp
 	return &prefetcher{stream: s, nodesPerBlock: nodesPerBlock, plan: plan, counter: counter}, nil
 }
 
-func (f *prefetcher) startLayer(layer int, cur, prev *blockio.FileMap) {
+// startLayer starts prefetching a layer whose most recent window blocks
+// stay in DRAM.
+func (f *prefetcher) startLayer(layer, window int, cur, prev *blockio.FileMap) {
 	f.pos.Store(0)
 	f.stop = make(chan struct{})
 	f.done = make(chan struct{})
-	go f.run(layer, cur, prev, f.stop, f.done)
+	go f.run(layer, uint64(window), cur, prev, f.stop, f.done)
 }
 
 // stopLayer returns once the prefetcher no longer touches the layer's
@@ -240,34 +251,46 @@ func (f *prefetcher) close() {
 	f.stream.Close()
 }
 
-func (f *prefetcher) run(layer int, cur, prev *blockio.FileMap, stop, done chan struct{}) {
+func (f *prefetcher) run(layer int, w uint64, cur, prev *blockio.FileMap, stop, done chan struct{}) {
 	defer close(done)
 	// lastNeed[page] is the last node a held page was fetched for; needs
 	// lists fetches in node order, to drop pages the hashing has passed.
 	lastNeed := make(map[spilledPage]uint64)
 	var needs []pageNeed
-	mapOf := func(pg spilledPage) *blockio.FileMap {
-		if pg.prev {
-			return prev
+	// Advice is batched per mapping: one process_madvise call for many
+	// scattered pages (index 0: cur, 1: prev).
+	maps := [2]*blockio.FileMap{cur, prev}
+	var fetch, evict [2][]int64
+	flush := func(lists *[2][]int64, advice int) {
+		for k := range lists {
+			if len(lists[k]) > 0 {
+				maps[k].AdvisePages(lists[k], advice) // best effort: a miss is a fault
+				lists[k] = lists[k][:0]
+			}
 		}
-		return cur
 	}
 	drop := func(before uint64) {
 		k := 0
 		for k < len(needs) && needs[k].node < before {
 			n := needs[k]
 			if lastNeed[n.page] == n.node {
-				mapOf(n.page).Evict(n.page.page*blockio.PageSize, blockio.PageSize)
+				evict[b2i(n.page.prev)] = append(evict[b2i(n.page.prev)], n.page.page)
 				delete(lastNeed, n.page)
 			}
 			k++
 		}
 		needs = append(needs[:0], needs[k:]...)
+		if len(evict[0])+len(evict[1]) >= 256 {
+			flush(&evict, unix.MADV_PAGEOUT)
+		}
 	}
-	defer func() { drop(^uint64(0)) }()
+	defer func() {
+		drop(^uint64(0))
+		flush(&evict, unix.MADV_PAGEOUT)
+	}()
 	need := func(pg spilledPage, v uint64) {
 		if _, held := lastNeed[pg]; !held {
-			mapOf(pg).WillNeed(pg.page*blockio.PageSize, blockio.PageSize)
+			fetch[b2i(pg.prev)] = append(fetch[b2i(pg.prev)], pg.page)
 			f.counter.Add(1)
 		}
 		lastNeed[pg] = v
@@ -279,7 +302,6 @@ func (f *prefetcher) run(layer int, cur, prev *blockio.FileMap, stop, done chan 
 	}
 	wait := time.NewTimer(time.Hour)
 	defer wait.Stop()
-	w := uint64(f.plan.Window)
 	exp := uint64(f.plan.Expander)
 	npb := f.nodesPerBlock
 	const labelsPerPage = blockio.PageSize / sdr.NodeSize
@@ -291,12 +313,16 @@ func (f *prefetcher) run(layer int, cur, prev *blockio.FileMap, stop, done chan 
 		n := uint64(len(parents)) / sdr.Degree
 		for i := uint64(0); i < n; i++ {
 			v := first + i
+			if v%32 == 0 {
+				flush(&fetch, unix.MADV_WILLNEED)
+			}
 			for {
 				pos := f.pos.Load()
 				drop(pos)
 				if v < pos+prefetchAheadNodes {
 					break
 				}
+				flush(&fetch, unix.MADV_WILLNEED)
 				wait.Reset(50 * time.Microsecond)
 				select {
 				case <-stop:
@@ -328,4 +354,11 @@ func (f *prefetcher) run(layer int, cur, prev *blockio.FileMap, stop, done chan 
 		default:
 		}
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -297,6 +297,14 @@ func (f *prefetcher) run(layer int, w uint64, cur, prev *blockio.FileMap, stop, 
 		needs = append(needs, pageNeed{page: pg, node: v})
 	}
 
+	// dropLate takes the place of need for nodes the hashing reached
+	// first: it faulted their pages in itself, so they are only dropped.
+	dropLate := func(pg spilledPage, _ uint64) {
+		if _, held := lastNeed[pg]; !held {
+			evict[b2i(pg.prev)] = append(evict[b2i(pg.prev)], pg.page)
+		}
+	}
+
 	if err := f.stream.Rewind(); err != nil {
 		return // the hasher reads the same file and will report it
 	}
@@ -330,20 +338,23 @@ func (f *prefetcher) run(layer int, w uint64, cur, prev *blockio.FileMap, stop, 
 				case <-wait.C:
 				}
 			}
+			// When the hashing got here first it faulted the pages in
+			// itself: they are not fetched, only dropped like the others.
+			use := need
 			if v < f.pos.Load() {
-				continue // the hashing got here first
+				use = dropLate
 			}
 			ps := parents[i*sdr.Degree : (i+1)*sdr.Degree]
 			vb := v / npb
 			for s := 0; s < sdr.BaseDegree; s++ {
 				if p := uint64(ps[s]); p/npb+w <= vb {
-					need(spilledPage{page: int64(p / labelsPerPage)}, v)
+					use(spilledPage{page: int64(p / labelsPerPage)}, v)
 				}
 			}
 			if layer > 1 {
 				for s := sdr.BaseDegree; s < sdr.Degree; s++ {
 					if p := uint64(ps[s]); p/npb >= exp {
-						need(spilledPage{prev: true, page: int64(p / labelsPerPage)}, v)
+						use(spilledPage{prev: true, page: int64(p / labelsPerPage)}, v)
 					}
 				}
 			}

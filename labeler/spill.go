@@ -56,9 +56,6 @@ type spillPlacer struct {
 	// writer acks in order).
 	acks     chan struct{}
 	nWritten int
-	// spilledCur is how many leading blocks of the current layer are read
-	// from curMap.
-	spilledCur int
 
 	pf *prefetcher
 }
@@ -97,7 +94,7 @@ func (p *spillPlacer) startLayer(ctx context.Context, layer int, file *blockio.L
 	}
 	p.file, p.curMap = file, m
 	p.acks = make(chan struct{}, len(p.js.cur.blocks))
-	p.nWritten, p.spilledCur = 0, 0
+	p.nWritten = 0
 	p.ring = p.winSlots
 	if layer == 1 {
 		p.ring = append(append([]pool.BlockID(nil), p.expSlots...), p.winSlots...)
@@ -124,7 +121,6 @@ func (p *spillPlacer) placeBlock(ctx context.Context, b int) error {
 			return err
 		}
 		p.js.cur.setBlock(old, p.blockOf(p.curMap, old))
-		p.spilledCur = old + 1
 		p.run.spill.demotions.Add(1)
 	}
 	p.js.cur.setBlock(b, p.run.arena.Block(int(p.ring[b%w])))

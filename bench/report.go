@@ -37,11 +37,24 @@ type SpillReport struct {
 	WindowBlocks   int    `json:"window_blocks"`
 	Demotions      uint64 `json:"demotions"`
 	Promotions     uint64 `json:"promotions"`
-	// PrefetchedLabels counts spilled labels asked for ahead of use.
-	PrefetchedLabels uint64 `json:"prefetched_labels"`
+	// ColdReads counts parent labels read from spilled parts of layers;
+	// ColdReadsPerNode is that per node labeled (ARCHITECTURE.md's table).
+	ColdReads        uint64  `json:"cold_reads"`
+	ColdReadsPerNode float64 `json:"cold_reads_per_node"`
+	// PrefetchedPages counts 4 KiB pages asked for ahead of the hashing,
+	// LatePages pages the hashing reached first. Major faults beyond
+	// LatePages are prefetches that did not arrive in time.
+	PrefetchedPages uint64 `json:"prefetched_pages"`
+	LatePages       uint64 `json:"late_pages"`
+	// PrefetchedInTime is the share of spilled pages that were in DRAM
+	// when the hashing reached them: 1 - major faults / pages read.
+	PrefetchedInTime float64 `json:"prefetched_in_time"`
 	// SpillBytesWritten is what left DRAM for the device; it is layer-file
 	// data written anyway, so the spill tier adds no writes.
 	SpillBytesWritten uint64 `json:"spill_bytes_written"`
+	// SpillBytesRead is the pages the tier read back, in bytes (compare
+	// device_read_bytes, which also counts the parent cache).
+	SpillBytesRead uint64 `json:"spill_bytes_read"`
 }
 
 // Host describes the machine a report was measured on.
@@ -137,9 +150,11 @@ func (r *SealReport) String() string {
 		humanize.IBytes(r.PeakRSSBytes), humanize.IBytes(r.PeakAnonBytes), humanize.IBytes(r.PeakFileBytes),
 		humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.BlockSizeBytes), humanize.IBytes(r.PoolPeakBytes))
 	if sp := r.Spill; sp != nil {
-		fmt.Fprintf(&b, "spill: DRAM budget %s, peak DRAM %s (layer-file cache %s); per job %d expander + %d window blocks in DRAM; %d demotions, %d promotions, %d labels prefetched; device read %s, %d major faults, %.2fs stalled\n",
+		fmt.Fprintf(&b, "spill: DRAM budget %s, peak DRAM %s (layer-file cache %s); per job %d expander + %d window blocks in DRAM; %d demotions, %d promotions\n",
 			humanize.IBytes(r.DRAMBudgetBytes), humanize.IBytes(r.PeakDRAMBytes), humanize.IBytes(r.PeakLayerCacheBytes),
-			sp.ExpanderBlocks, sp.WindowBlocks, sp.Demotions, sp.Promotions, sp.PrefetchedLabels,
+			sp.ExpanderBlocks, sp.WindowBlocks, sp.Demotions, sp.Promotions)
+		fmt.Fprintf(&b, "spill reads: %.3f cold reads per node, %d pages prefetched, %d reached first by the hashing, %.1f%% in time; device read %s, %d major faults, %.2fs stalled\n",
+			sp.ColdReadsPerNode, sp.PrefetchedPages, sp.LatePages, 100*sp.PrefetchedInTime,
 			humanize.IBytes(r.DeviceReadBytes), r.MajorFaults, r.StallSeconds)
 	}
 	for _, s := range r.Sectors {

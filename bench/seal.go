@@ -3,9 +3,11 @@ package bench
 import (
 	"context"
 	"encoding/hex"
+	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/labeler"
 )
 
@@ -18,6 +20,7 @@ const shaMeasureTime = 300 * time.Millisecond
 // report.
 func Seal(ctx context.Context, cfg labeler.Config) (*SealReport, error) {
 	rate := MeasureSHA256Rate(shaMeasureTime)
+	resetPeakRSS()
 	ioStart, _ := ReadIOCounters()
 	sampler := StartMemSampler(20*time.Millisecond, func() []string { return layerFiles(cfg.Sectors) })
 	res, err := labeler.Run(ctx, cfg)
@@ -31,6 +34,11 @@ func Seal(ctx context.Context, cfg labeler.Config) (*SealReport, error) {
 	r.DeviceReadBytes = io.ReadBytes
 	r.DeviceWriteBytes = io.WriteBytes
 	r.MajorFaults = io.MajorFaults
+	if sp := r.Spill; sp != nil {
+		if pages := sp.PrefetchedPages + sp.LatePages; pages > 0 {
+			sp.PrefetchedInTime = max(0, 1-float64(io.MajorFaults)/float64(pages))
+		}
+	}
 	return r, nil
 }
 
@@ -95,8 +103,14 @@ func newSealReport(cfg *labeler.Config, res *labeler.Result, rate SHARate, peaks
 			WindowBlocks:      sp.Window,
 			Demotions:         sp.Demotions,
 			Promotions:        sp.Promotions,
-			PrefetchedLabels:  sp.Prefetched,
+			ColdReads:         sp.ColdReads,
+			PrefetchedPages:   sp.PrefetchedPages,
+			LatePages:         sp.LatePages,
 			SpillBytesWritten: sp.Demotions * res.BlockSize,
+			SpillBytesRead:    (sp.PrefetchedPages + sp.LatePages) * blockio.PageSize,
+		}
+		if nodes := uint64(len(res.Sectors)) * uint64(cfg.Layers) * g.Nodes(); nodes > 0 {
+			r.Spill.ColdReadsPerNode = float64(sp.ColdReads) / float64(nodes)
 		}
 	}
 	for _, s := range res.Sectors {
@@ -111,4 +125,12 @@ func newSealReport(cfg *labeler.Config, res *labeler.Result, rate SHARate, peaks
 		r.SHALimitRatio = SHALimitRatio(r.NodesPerSecondPerBusyCore, rate)
 	}
 	return r
+}
+
+// resetPeakRSS resets the kernel's VmHWM for this process (clear_refs 5,
+// Linux 4.0+), so that a seal's peak is its own and not an earlier seal's
+// in the same process (a bench sweep). Best effort: an old kernel keeps
+// the process-wide peak.
+func resetPeakRSS() {
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }

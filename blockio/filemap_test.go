@@ -68,8 +68,33 @@ func TestFileMapSpillsReallyLeaveMemory(t *testing.T) {
 	require.Equal(t, want[4*PageSize:8*PageSize], buf)
 	require.NoError(t, m.Evict(0, int64(len(want))))
 	require.Zero(t, cachedPages(t, path))
+
 	require.NoError(t, m.Close())
 	require.NoError(t, m.Close())
 }
 
 func uintptrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(&b[0])) }
+
+// TestFileMapPromotionLeavesNothingCached promotes a whole 64 MiB layer file
+// front to back in block-sized reads, as a layer turnover does: kernel
+// read-ahead past each block must not stay behind in the page cache.
+func TestFileMapPromotionLeavesNothingCached(t *testing.T) {
+	const size, block = 64 << 20, 1 << 20
+	path := filepath.Join(t.TempDir(), "layer")
+	want := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	require.NoError(t, os.WriteFile(path, want, 0o644))
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	require.NoError(t, err)
+	require.NoError(t, writeBackAndDrop(f, 0, size))
+	f.Close()
+
+	m, err := MapFile(path, size)
+	require.NoError(t, err)
+	defer m.Close()
+	buf := make([]byte, block)
+	for off := 0; off < size; off += block {
+		require.NoError(t, m.ReadAt(buf, int64(off)))
+		require.Equal(t, want[off:off+block], buf)
+	}
+	require.Zero(t, cachedPages(t, path), "promotion leaves nothing cached")
+}

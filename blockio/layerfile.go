@@ -92,17 +92,38 @@ func (l *LayerFile) writeLoop() {
 	defer close(l.done)
 	for w := range l.queue {
 		if l.Err() == nil {
-			if _, err := l.f.WriteAt(w.p, w.off); err != nil {
-				l.setErr(fmt.Errorf("writing %d bytes at offset %d of %s: %w", len(w.p), w.off, l.tmp, err))
-			} else if l.dropAfterWrite {
-				if err := writeBackAndDrop(l.f, w.off, int64(len(w.p))); err != nil {
-					l.setErr(fmt.Errorf("writing back %d bytes at offset %d of %s: %w", len(w.p), w.off, l.tmp, err))
-				}
-			}
+			l.write(w.p, w.off)
 		}
 		if w.ack != nil {
 			w.ack()
 		}
+	}
+}
+
+// dropChunk is how much of a block the writer writes, pushes to the device
+// and drops from the page cache at a time with SetDropAfterWrite: the
+// second copy a write leaves in the page cache is at most this big, not a
+// whole block.
+const dropChunk = 1 << 20
+
+func (l *LayerFile) write(p []byte, off int64) {
+	chunk := len(p)
+	if l.dropAfterWrite {
+		chunk = min(chunk, dropChunk)
+	}
+	for len(p) > 0 {
+		n := min(chunk, len(p))
+		if _, err := l.f.WriteAt(p[:n], off); err != nil {
+			l.setErr(fmt.Errorf("writing %d bytes at offset %d of %s: %w", n, off, l.tmp, err))
+			return
+		}
+		if l.dropAfterWrite {
+			if err := writeBackAndDrop(l.f, off, int64(n)); err != nil {
+				l.setErr(fmt.Errorf("writing back %d bytes at offset %d of %s: %w", n, off, l.tmp, err))
+				return
+			}
+		}
+		p, off = p[n:], off+int64(n)
 	}
 }
 

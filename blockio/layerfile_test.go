@@ -2,6 +2,7 @@ package blockio
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -81,4 +82,33 @@ func TestWriteFileAtomic(t *testing.T) {
 	require.ErrorContains(t, CheckWritable(dir), "is a directory")
 	require.ErrorContains(t, CheckWritable(filepath.Join(path, "x")), "is not a directory")
 	require.ErrorContains(t, CheckWritable(filepath.Join(dir, "missing", "x")), "missing")
+}
+
+// TestLayerFileDropAfterWrite writes blocks larger than the drop chunk
+// with SetDropAfterWrite: every byte lands, and by each ack nothing of the
+// block is left in the page cache, so the spill tier can free its DRAM copy.
+func TestLayerFileDropAfterWrite(t *testing.T) {
+	for _, block := range []int{PageSize, dropChunk, 3*dropChunk + PageSize} {
+		t.Run(fmt.Sprint(block), func(t *testing.T) {
+			dir := t.TempDir()
+			const blocks = 3
+			l, err := CreateLayerFile(dir, 1, uint64(blocks*block))
+			require.NoError(t, err)
+			l.SetDropAfterWrite()
+			want := make([]byte, blocks*block)
+			for i := range want {
+				want[i] = byte(i * 7)
+			}
+			for b := range blocks {
+				acked := make(chan struct{})
+				require.NoError(t, l.WriteAsync(want[b*block:(b+1)*block], int64(b*block), func() { close(acked) }))
+				<-acked
+				require.Zero(t, cachedPages(t, l.TempPath()), "block %d left in the page cache", b)
+			}
+			require.NoError(t, l.Commit())
+			got, err := os.ReadFile(l.Path())
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(want, got))
+		})
+	}
 }

@@ -24,6 +24,11 @@ const DefaultMaxBlockSize = 32 << 20
 // 0.82-0.84 sha_limit_ratio on the 8 MiB seal against 0.91-0.93 for these.
 const parentChunkNodes = 32 << 10
 
+// spillParentChunkNodes is the chunk size when the spill tier is on: a
+// spilling job waits on the device, not on the parent stream, and every
+// byte of read-ahead buffer is DRAM taken from its budget.
+const spillParentChunkNodes = 8 << 10
+
 // Sector is one sector to label.
 type Sector struct {
 	// ReplicaID is the sector's replica id.
@@ -72,8 +77,28 @@ type Config struct {
 // of a layer, at most DefaultMaxBlockSize and at least 4 KiB (or the whole
 // layer when it is smaller).
 func DefaultBlockSize(sectorSize uint64) uint64 {
-	b := min(sectorSize/16, DefaultMaxBlockSize)
+	return blockSizeFor(sectorSize, 16)
+}
+
+// DefaultSpillBlockSize is the default block size when the spill tier is
+// on: a 64th of a layer. A spilling job owns a fixed number of whole
+// blocks, so smaller blocks waste less of its DRAM share to rounding and
+// let its hot window grow in finer steps; the pool's sharing, which wants
+// few large blocks, no longer applies.
+func DefaultSpillBlockSize(sectorSize uint64) uint64 {
+	return blockSizeFor(sectorSize, 64)
+}
+
+func blockSizeFor(sectorSize, perLayer uint64) uint64 {
+	b := min(sectorSize/perLayer, DefaultMaxBlockSize)
 	return max(b, min(sectorSize, 4<<10))
+}
+
+// spills reports whether the DRAM budget is below the pool minimum, which
+// turns the spill tier on.
+func (c *Config) spills() bool {
+	lo, _, _ := pool.Bounds(c.Graph.SectorSize(), c.Jobs())
+	return c.DRAMBudget != 0 && c.DRAMBudget < lo
 }
 
 // Jobs is the number of sectors that hash at once: the pool's N.
@@ -102,6 +127,9 @@ func (c *Config) validate() error {
 	b := c.BlockSize
 	if b == 0 {
 		b = DefaultBlockSize(s)
+		if c.spills() {
+			b = DefaultSpillBlockSize(s)
+		}
 	}
 	if b < sdr.NodeSize || b&(b-1) != 0 || b > s {
 		return fmt.Errorf("block size %d: must be a power of two from 32 bytes to the sector size (%d)", b, s)
@@ -157,8 +185,10 @@ type SpillResult struct {
 	// Demotions counts blocks dropped from DRAM once written; Promotions
 	// blocks read back into DRAM when a layer turned over.
 	Demotions, Promotions uint64
-	// Prefetched counts spilled labels asked for ahead of use.
-	Prefetched uint64
+	// ColdReads counts parent labels read from the spilled part of a
+	// layer; PrefetchedPages the pages asked for ahead of the hashing and
+	// LatePages those the hashing reached first and faulted in itself.
+	ColdReads, PrefetchedPages, LatePages uint64
 }
 
 // spillPlan decides, from the DRAM budget, whether jobs spill, and sets
@@ -170,7 +200,7 @@ func (c *Config) spillPlan(pcfg *pool.Config) (*spillConfig, error) {
 	s := c.Graph.SectorSize()
 	n := c.Jobs()
 	lo, def, _ := pool.Bounds(s, n)
-	if c.DRAMBudget >= lo {
+	if !c.spills() {
 		// The pool fits in the budget: no spill, the pool at most the
 		// budget.
 		if pcfg.Size == 0 {
@@ -223,6 +253,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer arena.Close()
+	// Written once the configuration is known good, so a refused batch
+	// leaves nothing behind; verify and resume read it.
+	for i, s := range cfg.Sectors {
+		if err := blockio.WriteSectorMeta(s.Dir, blockio.NewSectorMeta(cfg.Graph, s.ReplicaID, cfg.Layers)); err != nil {
+			return nil, fmt.Errorf("sector %d: %w", i, err)
+		}
+	}
 
 	res := &Result{
 		Sectors:    make([]SectorResult, len(cfg.Sectors)),
@@ -267,11 +304,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.DRAMBudget = cfg.DRAMBudget
 	if spill != nil {
 		res.Spill = &SpillResult{
-			Expander:   spill.plan.Expander,
-			Window:     spill.plan.Window,
-			Demotions:  spill.demotions.Load(),
-			Promotions: spill.promotions.Load(),
-			Prefetched: spill.prefetched.Load(),
+			Expander:        spill.plan.Expander,
+			Window:          spill.plan.Window,
+			Demotions:       spill.demotions.Load(),
+			Promotions:      spill.promotions.Load(),
+			ColdReads:       spill.reads.labels.Load(),
+			PrefetchedPages: spill.reads.prefetched.Load(),
+			LatePages:       spill.reads.late.Load(),
 		}
 	}
 	if err := context.Cause(ctx); err != nil {
@@ -332,7 +371,11 @@ func (r *run) job(ctx context.Context, idx int, res *SectorResult) (err error) {
 
 	g := r.cfg.Graph
 	nodes := g.Nodes()
-	stream, err := blockio.OpenParentStream(r.cfg.ParentCache, nodes, parentChunkNodes, 2)
+	chunkNodes := parentChunkNodes
+	if r.spill != nil {
+		chunkNodes = spillParentChunkNodes
+	}
+	stream, err := blockio.OpenParentStream(r.cfg.ParentCache, nodes, chunkNodes, 2)
 	if err != nil {
 		return err
 	}

@@ -66,7 +66,10 @@ func (f *fixture) check(t *testing.T, dirs []string) {
 		}
 		entries, err := os.ReadDir(dir)
 		require.NoError(t, err)
-		require.Len(t, entries, f.layers, "only final layer files remain in %s", dir)
+		require.Len(t, entries, f.layers+1, "only final layer files and the metadata remain in %s", dir)
+		meta, err := blockio.ReadSectorMeta(dir)
+		require.NoError(t, err)
+		require.Equal(t, blockio.NewSectorMeta(f.graph, replicaID(i), f.layers), meta)
 	}
 }
 
@@ -298,12 +301,27 @@ func TestRunFullDisk(t *testing.T) {
 			for _, e := range entries {
 				names = append(names, e.Name())
 			}
-			require.ElementsMatch(t, []string{sdr.LayerFileName(1), sdr.LayerFileName(2)}, names)
+			require.ElementsMatch(t, []string{blockio.SectorMetaFile, sdr.LayerFileName(1), sdr.LayerFileName(2)}, names)
 			for layer := 1; layer <= 2; layer++ {
 				got, err := os.ReadFile(filepath.Join(dir, sdr.LayerFileName(layer)))
 				require.NoError(t, err)
 				require.True(t, bytes.Equal(f.want[0][layer-1], got), "layer %d", layer)
 			}
 		})
+	}
+}
+
+func TestDefaultBlockSizes(t *testing.T) {
+	for _, tc := range []struct {
+		sector, pool, spill uint64
+	}{
+		{sector: 2 << 10, pool: 2 << 10, spill: 2 << 10},
+		{sector: 64 << 10, pool: 4 << 10, spill: 4 << 10},
+		{sector: 64 << 20, pool: 4 << 20, spill: 1 << 20},
+		{sector: 512 << 20, pool: 32 << 20, spill: 8 << 20},
+		{sector: 32 << 30, pool: 32 << 20, spill: 32 << 20},
+	} {
+		require.Equal(t, tc.pool, DefaultBlockSize(tc.sector), "pool blocks for %d", tc.sector)
+		require.Equal(t, tc.spill, DefaultSpillBlockSize(tc.sector), "spill blocks for %d", tc.sector)
 	}
 }

@@ -19,16 +19,31 @@ const (
 	spillStepNodes = 256
 	// prefetchAheadNodes is how far ahead of the hashing the prefetcher
 	// asks for spilled pages: enough reads in flight to keep the device
-	// busy (about half a cold read per node), and a bound on the page cache
-	// the job's spilled reads hold.
-	prefetchAheadNodes = 2 << 10
+	// busy (about half a cold read per node: some 500 per job), and a bound
+	// on the page cache the job's spilled reads hold (about 2 MiB).
+	prefetchAheadNodes = 1 << 10
+	// evictBatchPages is how many passed pages the prefetcher collects
+	// before dropping them in one call.
+	evictBatchPages = 64
 )
 
 // spillConfig is the batch-wide spill setting.
 type spillConfig struct {
 	plan tier.SpillPlan
 	// counters shared by all jobs
-	demotions, promotions, prefetched atomic.Uint64
+	demotions, promotions atomic.Uint64
+	reads                 spillReads
+}
+
+// spillReads counts what the prefetchers saw of the labels read from the
+// device.
+type spillReads struct {
+	// labels counts parent reads that fell in a spilled part of a layer.
+	labels atomic.Uint64
+	// prefetched counts pages asked for ahead of the hashing; late counts
+	// pages the hashing reached before the prefetcher did (it faulted them
+	// in itself).
+	prefetched, late atomic.Uint64
 }
 
 // spillPlacer keeps a fixed share of DRAM per job, placed by a
@@ -78,7 +93,7 @@ func (r *run) newSpillPlacer(ctx context.Context, js *jobState, j *pool.Job) (*s
 			p.winSlots = append(p.winSlots, id)
 		}
 	}
-	pf, err := newPrefetcher(r.cfg.ParentCache, r.cfg.Graph.Nodes(), js.nodesPerBlock, plan, &r.spill.prefetched)
+	pf, err := newPrefetcher(r.cfg.ParentCache, r.cfg.Graph.Nodes(), js.nodesPerBlock, plan, &r.spill.reads)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +209,7 @@ type prefetcher struct {
 	stream        *blockio.ParentStream
 	nodesPerBlock uint64
 	plan          tier.SpillPlan
-	counter       *atomic.Uint64
+	counts        *spillReads
 
 	// pos is the next node the hasher labels.
 	pos atomic.Uint64
@@ -214,13 +229,13 @@ type pageNeed struct {
 	node uint64
 }
 
-func newPrefetcher(parentCache string, nodes, nodesPerBlock uint64, plan tier.SpillPlan, counter *atomic.Uint64) (*prefetcher, error) {
+func newPrefetcher(parentCache string, nodes, nodesPerBlock uint64, plan tier.SpillPlan, counts *spillReads) (*prefetcher, error) {
 	// The prefetcher needs no speed, only little memory: small chunks.
 	s, err := blockio.OpenParentStream(parentCache, nodes, 4<<10, 1)
 	if err != nil {
 		return nil, fmt.Errorf("prefetcher: %w", err)
 	}
-	return &prefetcher{stream: s, nodesPerBlock: nodesPerBlock, plan: plan, counter: counter}, nil
+	return &prefetcher{stream: s, nodesPerBlock: nodesPerBlock, plan: plan, counts: counts}, nil
 }
 
 // startLayer starts prefetching a layer whose most recent window blocks
@@ -276,7 +291,7 @@ func (f *prefetcher) run(layer int, w uint64, cur, prev *blockio.FileMap, stop, 
 			k++
 		}
 		needs = append(needs[:0], needs[k:]...)
-		if len(evict[0])+len(evict[1]) >= 256 {
+		if len(evict[0])+len(evict[1]) >= evictBatchPages {
 			flush(&evict, unix.MADV_PAGEOUT)
 		}
 	}
@@ -287,7 +302,7 @@ func (f *prefetcher) run(layer int, w uint64, cur, prev *blockio.FileMap, stop, 
 	need := func(pg spilledPage, v uint64) {
 		if _, held := lastNeed[pg]; !held {
 			fetch[b2i(pg.prev)] = append(fetch[b2i(pg.prev)], pg.page)
-			f.counter.Add(1)
+			f.counts.prefetched.Add(1)
 		}
 		lastNeed[pg] = v
 		needs = append(needs, pageNeed{page: pg, node: v})
@@ -298,6 +313,7 @@ func (f *prefetcher) run(layer int, w uint64, cur, prev *blockio.FileMap, stop, 
 	dropLate := func(pg spilledPage, _ uint64) {
 		if _, held := lastNeed[pg]; !held {
 			evict[b2i(pg.prev)] = append(evict[b2i(pg.prev)], pg.page)
+			f.counts.late.Add(1)
 		}
 	}
 
@@ -309,6 +325,7 @@ func (f *prefetcher) run(layer int, w uint64, cur, prev *blockio.FileMap, stop, 
 	exp := uint64(f.plan.Expander)
 	npb := f.nodesPerBlock
 	const labelsPerPage = blockio.PageSize / sdr.NodeSize
+	var cold uint64
 	for {
 		first, parents, err := f.stream.Next()
 		if err != nil {
@@ -345,16 +362,20 @@ func (f *prefetcher) run(layer int, w uint64, cur, prev *blockio.FileMap, stop, 
 			for s := 0; s < sdr.BaseDegree; s++ {
 				if p := uint64(ps[s]); p/npb+w <= vb {
 					use(spilledPage{page: int64(p / labelsPerPage)}, v)
+					cold++
 				}
 			}
 			if layer > 1 {
 				for s := sdr.BaseDegree; s < sdr.Degree; s++ {
 					if p := uint64(ps[s]); p/npb >= exp {
 						use(spilledPage{prev: true, page: int64(p / labelsPerPage)}, v)
+						cold++
 					}
 				}
 			}
 		}
+		f.counts.labels.Add(cold)
+		cold = 0
 		select {
 		case <-stop:
 			return

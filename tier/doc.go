@@ -7,6 +7,24 @@
 // hugepages are used; when there are none the arena falls back to
 // transparent hugepages and says so.
 //
+// The spill tier is the layer files themselves. A job whose DRAM share
+// (the budget over N) is below two layers keeps, by PlanSpill, a window of
+// the most recent blocks of the layer being written and as much of the
+// previous layer as fits; every other label is read back through a
+// read-only mapping of the layer file it was written to. Layer files must
+// be written for PC2 anyway, so spilling writes nothing extra: separate
+// spill files would write every spilled block twice. The order comes from
+// where parents fall (ARCHITECTURE.md): the old part of the layer being
+// written is cold (base parents fall off like 1/distance behind the
+// head), the previous layer is uniformly hot (each spilled fraction f of
+// it costs 8f device reads per node), so the window is filled first, then
+// the previous layer, then the rest of the window. When a layer turns over,
+// the part of it that stays in DRAM is promoted with sequential reads.
+// The labeler prefetches spilled pages ahead of the hashing (the parent
+// cache says which) and drops them from the page cache once passed, so
+// spilled labels really live on the device: unmapping alone would leave
+// them cached.
+//
 // # Invariants
 //
 //   - Block bytes are never Go heap memory and never hold Go pointers; a

@@ -1,0 +1,127 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"image/png"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// sweepSeries is a made-up sweep of two 8 MiB sectors from the maximum pool
+// down into the spill tier, out of order as a caller might pass it.
+func sweepSeries() []SweepPlotPoint {
+	return []SweepPlotPoint{
+		{DRAMPerSector: 1.5, Label: "min", NodesPerSecond: 2.1e6, SHALimitRatio: 0.88, PeakAnonMiB: 26, PeakDRAMMiB: 30, PoolWaitSeconds: 0.8},
+		{DRAMPerSector: 2, Label: "max", NodesPerSecond: 2.4e6, SHALimitRatio: 0.93, PeakAnonMiB: 34, PeakDRAMMiB: 38},
+		{DRAMPerSector: 1.75, Label: "default", NodesPerSecond: 2.35e6, SHALimitRatio: 0.92, PeakAnonMiB: 30, PeakDRAMMiB: 34, PoolWaitSeconds: 0.1},
+		{DRAMPerSector: 1.1, Label: "spill 1.10", NodesPerSecond: 1.3e6, SHALimitRatio: 0.55, PeakAnonMiB: 19, PeakDRAMMiB: 27, StallSeconds: 2.5},
+		{DRAMPerSector: 0.5, Label: "spill 0.50", NodesPerSecond: 0.6e6, SHALimitRatio: 0.26, PeakAnonMiB: 10, PeakDRAMMiB: 21, StallSeconds: 7.9},
+	}
+}
+
+// svgText returns the character data of every element of an SVG document,
+// failing the test if it is not well-formed XML with an <svg> root.
+func svgText(t *testing.T, data []byte) string {
+	t.Helper()
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	var text strings.Builder
+	root := ""
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err, "the SVG parses as XML")
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if root == "" {
+				root = tok.Name.Local
+			}
+		case xml.CharData:
+			text.Write(tok)
+			text.WriteByte('\n')
+		}
+	}
+	require.Equal(t, "svg", root)
+	return text.String()
+}
+
+func TestWriteSweepPlot(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pts  []SweepPlotPoint
+	}{
+		{name: "sweep", pts: sweepSeries()},
+		{name: "one point", pts: sweepSeries()[:1]},
+		{name: "all zero", pts: []SweepPlotPoint{{DRAMPerSector: 2}, {DRAMPerSector: 2}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			pngPath, svgPath := filepath.Join(dir, "sweep.png"), filepath.Join(dir, "sweep.svg")
+			require.NoError(t, WriteSweepPlot(pngPath, svgPath, "8 MiB x 2 sectors: DRAM vs NVMe", tc.pts))
+
+			f, err := os.Open(pngPath)
+			require.NoError(t, err)
+			defer f.Close()
+			img, err := png.Decode(f)
+			require.NoError(t, err, "the PNG decodes")
+			b := img.Bounds()
+			require.InDelta(t, plotWidth.Dots(plotDPI), float64(b.Dx()), 2)
+			require.InDelta(t, plotHeight.Dots(plotDPI), float64(b.Dy()), 2)
+			require.Greater(t, b.Dy(), b.Dx(), "panels stack vertically")
+
+			data, err := os.ReadFile(svgPath)
+			require.NoError(t, err)
+			text := svgText(t, data)
+			for _, want := range []string{sweepXLabel, sweepRateLabel, sweepRatioLabel, sweepLostLabel, sweepMemoryLabel, "peak anon RSS", "peak DRAM incl. layer page cache", "8 MiB x 2 sectors: DRAM vs NVMe"} {
+				require.Contains(t, text, want)
+			}
+			require.Equal(t, 1, strings.Count(text, sweepXLabel), "one shared x axis title")
+			for _, p := range tc.pts {
+				require.Contains(t, text, p.Label, "points are labelled")
+			}
+		})
+	}
+}
+
+func TestWriteSweepPlotErrors(t *testing.T) {
+	dir := t.TempDir()
+	pngPath, svgPath := filepath.Join(dir, "sweep.png"), filepath.Join(dir, "sweep.svg")
+	for _, tc := range []struct {
+		name     string
+		png, svg string
+		pts      []SweepPlotPoint
+		want     string
+	}{
+		{name: "empty series", png: pngPath, svg: svgPath, want: "no points"},
+		{name: "no output", pts: sweepSeries(), want: "no output path"},
+		{name: "NaN", png: pngPath, svg: svgPath, pts: []SweepPlotPoint{{DRAMPerSector: 1, Label: "bad", NodesPerSecond: math.NaN()}}, want: `point 0 ("bad")`},
+		{name: "unwritable", png: filepath.Join(dir, "missing", "sweep.png"), pts: sweepSeries(), want: "sweep.png"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.ErrorContains(t, WriteSweepPlot(tc.png, tc.svg, "t", tc.pts), tc.want)
+		})
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, entries, "a failed plot writes nothing")
+}
+
+// TestWriteSweepPlotOneFormat writes only the SVG when the PNG path is
+// empty.
+func TestWriteSweepPlotOneFormat(t *testing.T) {
+	svgPath := filepath.Join(t.TempDir(), "sweep.svg")
+	require.NoError(t, WriteSweepPlot("", svgPath, "t", sweepSeries()))
+	entries, err := os.ReadDir(filepath.Dir(svgPath))
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	require.Equal(t, "sweep.svg", entries[0].Name())
+}

@@ -1,0 +1,252 @@
+package bench
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"strconv"
+
+	"github.com/pc1-tiered/pc1-tiered/labeler"
+	"github.com/pc1-tiered/pc1-tiered/pool"
+	"github.com/pc1-tiered/pc1-tiered/sdr"
+)
+
+// SweepSpec is one point of a DRAM sweep: how much DRAM the batch may use.
+type SweepSpec struct {
+	// Label names the point ("max", "default", "min", "spill").
+	Label string `json:"label"`
+	// PoolSize, when set, is the pool size (no spill).
+	PoolSize uint64 `json:"pool_size_bytes,omitempty"`
+	// DRAMBudget, when set, is the whole batch's DRAM budget; below the
+	// pool minimum it turns the spill tier on.
+	DRAMBudget uint64 `json:"dram_budget_bytes,omitempty"`
+}
+
+// dram is the DRAM the point allows the whole batch.
+func (s SweepSpec) dram() uint64 { return max(s.PoolSize, s.DRAMBudget) }
+
+// DefaultSweep lists the points of a sweep for n sectors of sectorSize
+// hashing at once, from the most DRAM to the least: the pool's maximum
+// (2 x S per sector, no sharing) and default, pool sizes of poolPerSector
+// x S per sector between them and the minimum, the minimum, then DRAM
+// budgets of spillPerSector x S per sector below the minimum, which spill.
+// Multiples outside those ranges are left out.
+func DefaultSweep(sectorSize uint64, n int, poolPerSector, spillPerSector []float64) []SweepSpec {
+	lo, def, hi := pool.Bounds(sectorSize, n)
+	perSector := func(x float64) uint64 { return uint64(x * float64(sectorSize) * float64(n)) }
+	name := func(prefix string, x float64) string { return prefix + " " + strconv.FormatFloat(x, 'f', -1, 64) }
+	pts := []SweepSpec{{Label: "max", PoolSize: hi}, {Label: "default", PoolSize: def}}
+	for _, x := range poolPerSector {
+		if size := perSector(x); size > lo && size < hi && size != def {
+			pts = append(pts, SweepSpec{Label: name("pool", x), PoolSize: size})
+		}
+	}
+	pts = append(pts, SweepSpec{Label: "min", PoolSize: lo})
+	for _, x := range spillPerSector {
+		if budget := perSector(x); budget < lo {
+			pts = append(pts, SweepSpec{Label: name("spill", x), DRAMBudget: budget})
+		}
+	}
+	slices.SortStableFunc(pts[1:], func(a, b SweepSpec) int { return cmp.Compare(b.dram(), a.dram()) })
+	return pts
+}
+
+// SweepConfig is one sweep: the same batch sealed once per point.
+type SweepConfig struct {
+	// Base is the batch; its sectors' directories are replaced by
+	// OutDir/point-<k>/sector-<i>, and its PoolSize and DRAMBudget by
+	// each point's.
+	Base labeler.Config
+	// Points are the DRAM settings to measure, in order; the first point's
+	// layer files are the ones every other point is checked against.
+	Points []SweepSpec
+	// OutDir holds the points' sector directories. Only the first point's
+	// are kept: the others are removed once checked.
+	OutDir string
+	// OnPointStart and OnPoint, if set, are called before and after each
+	// point.
+	OnPointStart func(k int, spec SweepSpec)
+	OnPoint      func(k int, pt SweepPoint)
+}
+
+// SweepPoint is what one point measured.
+type SweepPoint struct {
+	Spec SweepSpec `json:"spec"`
+	// DRAMPerSector is the point's DRAM in multiples of the sector size,
+	// per sector hashing at once.
+	DRAMPerSector float64 `json:"dram_per_sector"`
+	// Identical is true when every layer file matched the first point's
+	// (always true for the first point).
+	Identical bool `json:"identical"`
+	// RelativeThroughput is nodes/s against the first point's.
+	RelativeThroughput float64     `json:"relative_throughput"`
+	Report             *SealReport `json:"report"`
+}
+
+// Sweep seals cfg.Base once per point and checks that every point wrote
+// byte-identical layer files. A point that differs is an error: a
+// different DRAM setting must never change a label.
+func Sweep(ctx context.Context, cfg SweepConfig) ([]SweepPoint, error) {
+	if len(cfg.Points) == 0 {
+		return nil, fmt.Errorf("sweep: no points")
+	}
+	var want [][]string // want[sector][layer-1]: digest of the first point's file
+	var pts []SweepPoint
+	s := cfg.Base.Graph.SectorSize()
+	for k, spec := range cfg.Points {
+		if cfg.OnPointStart != nil {
+			cfg.OnPointStart(k, spec)
+		}
+		// Each point's memory peaks are its own: hand the heap the previous
+		// point grew back to the kernel first.
+		debug.FreeOSMemory()
+		c := cfg.Base
+		c.PoolSize, c.DRAMBudget = spec.PoolSize, spec.DRAMBudget
+		c.Sectors = make([]labeler.Sector, len(cfg.Base.Sectors))
+		pointDir := filepath.Join(cfg.OutDir, fmt.Sprintf("point-%d", k))
+		for i, sec := range cfg.Base.Sectors {
+			sec.Dir = filepath.Join(pointDir, fmt.Sprintf("sector-%d", i))
+			if err := os.MkdirAll(sec.Dir, 0o755); err != nil {
+				return pts, fmt.Errorf("sweep point %d (%s): %w", k, spec.Label, err)
+			}
+			c.Sectors[i] = sec
+		}
+		rep, err := Seal(ctx, c)
+		if err != nil {
+			return pts, fmt.Errorf("sweep point %d (%s): %w", k, spec.Label, err)
+		}
+		digests, err := layerDigests(c.Sectors, c.Layers)
+		if err != nil {
+			return pts, fmt.Errorf("sweep point %d (%s): %w", k, spec.Label, err)
+		}
+		pt := SweepPoint{
+			Spec:          spec,
+			DRAMPerSector: float64(spec.dram()) / float64(s) / float64(rep.Parallel),
+			Identical:     true,
+			Report:        rep,
+		}
+		if k == 0 {
+			want = digests
+		} else {
+			if i, l, differs := firstDifference(want, digests); differs {
+				return pts, fmt.Errorf("sweep point %d (%s): sector %d layer %d differs from point 0's (sha256 %s, not %s)",
+					k, spec.Label, i, l, digests[i][l-1], want[i][l-1])
+			}
+			if err := os.RemoveAll(pointDir); err != nil {
+				return pts, fmt.Errorf("sweep point %d: removing its output: %w", k, err)
+			}
+		}
+		if len(pts) > 0 && pts[0].Report.NodesPerSecond > 0 {
+			pt.RelativeThroughput = rep.NodesPerSecond / pts[0].Report.NodesPerSecond
+		} else {
+			pt.RelativeThroughput = 1
+		}
+		pts = append(pts, pt)
+		if cfg.OnPoint != nil {
+			cfg.OnPoint(k, pt)
+		}
+		if err := ctx.Err(); err != nil {
+			return pts, err
+		}
+	}
+	return pts, nil
+}
+
+// firstDifference finds the first sector and layer (from 1) whose digest
+// differs.
+func firstDifference(want, got [][]string) (sector, layer int, differs bool) {
+	for i := range got {
+		for l := range got[i] {
+			if got[i][l] != want[i][l] {
+				return i, l + 1, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// layerDigests hashes every layer file of every sector.
+func layerDigests(sectors []labeler.Sector, layers int) ([][]string, error) {
+	out := make([][]string, len(sectors))
+	for i, sec := range sectors {
+		for l := 1; l <= layers; l++ {
+			path := filepath.Join(sec.Dir, sdr.LayerFileName(l))
+			f, err := os.Open(path)
+			if err != nil {
+				return nil, err
+			}
+			h := sha256.New()
+			_, err = io.Copy(h, f)
+			f.Close()
+			if err != nil {
+				return nil, fmt.Errorf("hashing %s: %w", path, err)
+			}
+			out[i] = append(out[i], hex.EncodeToString(h.Sum(nil)))
+		}
+	}
+	return out, nil
+}
+
+// sweepColumns are the CSV columns, one row per point.
+var sweepColumns = []string{
+	"label", "dram_per_sector", "dram_bytes", "pool_size_bytes", "identical",
+	"nodes_per_second", "relative_throughput", "nodes_per_second_per_busy_core", "busy_cores",
+	"sha256_compressions_per_second", "sha_limit_ratio",
+	"peak_anon_bytes", "peak_file_bytes", "dram_peak_bytes", "peak_layer_cache_bytes",
+	"pool_wait_seconds", "stall_seconds", "device_read_bytes", "device_write_bytes", "major_faults",
+	"spill_bytes_written", "spill_bytes_read", "promotions", "demotions", "prefetched_pages", "late_pages", "prefetched_in_time", "cold_reads_per_node",
+	"wall_seconds",
+}
+
+// WriteSweepCSV writes one row per point.
+func WriteSweepCSV(w io.Writer, pts []SweepPoint) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(sweepColumns); err != nil {
+		return err
+	}
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	for _, p := range pts {
+		r := p.Report
+		var poolWait float64
+		for _, s := range r.Sectors {
+			poolWait += s.PoolWaitSeconds
+		}
+		var sp SpillReport
+		if r.Spill != nil {
+			sp = *r.Spill
+		}
+		row := []string{
+			p.Spec.Label, f(p.DRAMPerSector), u(p.Spec.dram()), u(r.PoolSizeBytes), strconv.FormatBool(p.Identical),
+			f(r.NodesPerSecond), f(p.RelativeThroughput), f(r.NodesPerSecondPerBusyCore), f(r.BusyCores),
+			f(r.SHA256CompressionsPerSecond), f(r.SHALimitRatio),
+			u(r.PeakAnonBytes), u(r.PeakFileBytes), u(r.PeakDRAMBytes), u(r.PeakLayerCacheBytes),
+			f(poolWait), f(r.StallSeconds), u(r.DeviceReadBytes), u(r.DeviceWriteBytes), u(r.MajorFaults),
+			u(sp.SpillBytesWritten), u(sp.SpillBytesRead), u(sp.Promotions), u(sp.Demotions), u(sp.PrefetchedPages), u(sp.LatePages), f(sp.PrefetchedInTime), f(sp.ColdReadsPerNode),
+			f(r.WallSeconds),
+		}
+		if err := cw.Write(row); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// SweepJSON is the sweep as indented JSON.
+func SweepJSON(pts []SweepPoint) ([]byte, error) {
+	b, err := json.MarshalIndent(pts, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/dustin/go-humanize"
+	"github.com/pc1-tiered/pc1-tiered/bench"
+	"github.com/pc1-tiered/pc1-tiered/blockio"
+	"github.com/pc1-tiered/pc1-tiered/labeler"
+	"github.com/pc1-tiered/pc1-tiered/sdr"
+)
+
+// benchShape is a sweep's default shape.
+type benchShape struct {
+	sectorSize      string
+	sectors, layers int
+	pool, spill     string
+}
+
+// benchDefaults: the default run is the one to quote; --quick finishes in
+// a few minutes on two cores.
+func benchDefaults(quick bool) benchShape {
+	if quick {
+		return benchShape{"16MiB", 2, 2, "", "1.25"}
+	}
+	return benchShape{"64MiB", 4, 4, "1.5,1.375", "1.2,1.1"}
+}
+
+func runBench(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "bench")
+	var gf graphFlags
+	gf.register(fs)
+	quick := fs.Bool("quick", false, "a short sweep: 16MiB sectors, 2 sectors, 2 layers, one spill point")
+	sectors := fs.Int("sectors", 0, "sectors sealed at each point (default 4; 2 with --quick)")
+	parallel := fs.Int("parallel", 0, "sectors hashing at once, the pool's N (default: --sectors)")
+	layers := fs.Int("layers", 0, "layers per sector (default 4; 2 with --quick)")
+	poolPoints := fs.String("pool", "", "DRAM per sector, in multiples of the sector size, for extra pool sizes between the minimum and the maximum (default 1.5,1.375; none with --quick)")
+	spill := fs.String("spill", "", "DRAM per sector, in multiples of the sector size, for the spill points below the pool minimum (default 1.2,1.1; 1.25 with --quick)")
+	out := fs.String("out", "pc1-bench", "directory for bench.csv, bench.json, bench.png, bench.svg and the first point's layer files")
+	cacheDir := fs.String("cache-dir", "", "parent cache directory (default $FIL_PROOFS_PARENT_CACHE or /var/tmp/filecoin-parents)")
+	blockSize := fs.String("block-size", "", "pool block size (default: the seal's)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	def := benchDefaults(*quick)
+	if gf.proof == "" && gf.sectorSize == "" {
+		gf.sectorSize = def.sectorSize
+	}
+	spec, err := gf.resolve()
+	if err != nil {
+		return err
+	}
+	if *sectors == 0 {
+		*sectors = def.sectors
+	}
+	if *layers == 0 {
+		*layers = def.layers
+	}
+	if *spill == "" {
+		*spill = def.spill
+	}
+	if *poolPoints == "" {
+		*poolPoints = def.pool
+	}
+	if *sectors < 1 || *layers < 1 || *parallel < 0 {
+		return usagef("--sectors %d, --layers %d, --parallel %d: sectors and layers must be at least 1", *sectors, *layers, *parallel)
+	}
+	if *parallel == 0 {
+		*parallel = *sectors
+	}
+	spillPoints, err := parseMultiples(*spill)
+	if err != nil {
+		return usagef("--spill: %v", err)
+	}
+	poolMultiples, err := parseMultiples(*poolPoints)
+	if err != nil {
+		return usagef("--pool: %v", err)
+	}
+	ids, err := sealReplicaIDs(nil, *sectors, 0)
+	if err != nil {
+		return err
+	}
+	base := labeler.Config{Graph: spec.graph, Layers: *layers, Parallel: *parallel}
+	if base.BlockSize, err = sizeFlag("--block-size", *blockSize, "", e.getenv); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		base.Sectors = append(base.Sectors, labeler.Sector{ReplicaID: id})
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	dir := *cacheDir
+	if dir == "" {
+		dir = blockio.DefaultParentCacheDir(e.getenv)
+	}
+	info, err := blockio.EnsureParentCache(ctx, spec.graph, dir, blockio.ParentCacheOptions{})
+	if err != nil {
+		return err
+	}
+	base.ParentCache = info.Path
+
+	points := bench.DefaultSweep(spec.graph.SectorSize(), base.Jobs(), poolMultiples, spillPoints)
+	fmt.Fprintf(e.stderr, "bench: %d x %s sectors, %d layers, %d hashing at once, %d points into %s\n",
+		*sectors, humanize.IBytes(spec.graph.SectorSize()), *layers, base.Jobs(), len(points), *out)
+	var progress *bench.Progress
+	pts, err := bench.Sweep(ctx, bench.SweepConfig{
+		Base:   base,
+		Points: points,
+		OutDir: *out,
+		OnPointStart: func(k int, p bench.SweepSpec) {
+			fmt.Fprintf(e.stderr, "point %d/%d: %s, DRAM %s\n", k+1, len(points), p.Label, humanize.IBytes(max(p.PoolSize, p.DRAMBudget)))
+			progress = bench.NewProgress(e.stderr, e.stderrIsTerminal, *sectors, *layers, spec.graph.Nodes())
+			progress.Start()
+		},
+		OnPoint: func(k int, p bench.SweepPoint) {
+			progress.Stop()
+			r := p.Report
+			fmt.Fprintf(e.stderr, "point %d/%d: %s: %.0f nodes/s (%.2f x point 1), sha_limit_ratio %.3f, peak DRAM %s, layer files identical to point 1: %v\n",
+				k+1, len(points), p.Spec.Label, r.NodesPerSecond, p.RelativeThroughput, r.SHALimitRatio, humanize.IBytes(r.PeakDRAMBytes), p.Identical)
+		},
+	})
+	if progress != nil {
+		progress.Stop()
+	}
+	if err != nil {
+		return err
+	}
+	if err := writeBenchOutputs(*out, spec, pts); err != nil {
+		return err
+	}
+	printSweep(e, pts)
+	fmt.Fprintf(e.stdout, "every point's layer files are byte-identical to the first point's\nwrote %s\n",
+		strings.Join([]string{"bench.csv", "bench.json", "bench.png", "bench.svg"}, ", "))
+	return nil
+}
+
+// parseMultiples parses a comma-separated list of positive numbers.
+func parseMultiples(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("%q is not a positive multiple of the sector size", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func writeBenchOutputs(dir string, spec graphSpec, pts []bench.SweepPoint) error {
+	var csv strings.Builder
+	if err := bench.WriteSweepCSV(&csv, pts); err != nil {
+		return err
+	}
+	if err := blockio.WriteFileAtomic(filepath.Join(dir, "bench.csv"), []byte(csv.String())); err != nil {
+		return err
+	}
+	js, err := bench.SweepJSON(pts)
+	if err != nil {
+		return err
+	}
+	if err := blockio.WriteFileAtomic(filepath.Join(dir, "bench.json"), js); err != nil {
+		return err
+	}
+	plot := make([]bench.SweepPlotPoint, len(pts))
+	for i, p := range pts {
+		r := p.Report
+		var poolWait float64
+		for _, s := range r.Sectors {
+			poolWait += s.PoolWaitSeconds
+		}
+		plot[i] = bench.SweepPlotPoint{
+			DRAMPerSector:   p.DRAMPerSector,
+			Label:           p.Spec.Label,
+			NodesPerSecond:  r.NodesPerSecond,
+			SHALimitRatio:   r.SHALimitRatio,
+			PeakAnonMiB:     float64(r.PeakAnonBytes) / (1 << 20),
+			PeakDRAMMiB:     float64(r.PeakDRAMBytes) / (1 << 20),
+			PoolWaitSeconds: poolWait,
+			StallSeconds:    r.StallSeconds,
+		}
+	}
+	r := pts[0].Report
+	title := fmt.Sprintf("pc1-tiered: %d x %s sectors, %d layers, %d hashing at once", len(r.Sectors), sdr.FormatSize(r.SectorSize), r.LayersPerSector, r.Parallel)
+	return bench.WriteSweepPlot(filepath.Join(dir, "bench.png"), filepath.Join(dir, "bench.svg"), title, plot)
+}
+
+func printSweep(e *env, pts []bench.SweepPoint) {
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "point\tDRAM/sector\tnodes/s\tvs first\tsha_limit_ratio\tpeak anon\tpeak DRAM\tpool wait\tcold reads/node\tin time\tstalled")
+	for _, p := range pts {
+		r := p.Report
+		var poolWait float64
+		for _, s := range r.Sectors {
+			poolWait += s.PoolWaitSeconds
+		}
+		cold, inTime := "-", "-"
+		if sp := r.Spill; sp != nil {
+			cold = fmt.Sprintf("%.3f", sp.ColdReadsPerNode)
+			inTime = fmt.Sprintf("%.0f%%", 100*sp.PrefetchedInTime)
+		}
+		fmt.Fprintf(tw, "%s\t%.3f S\t%.0f\t%.2f\t%.3f\t%s\t%s\t%.1fs\t%s\t%s\t%.1fs\n",
+			p.Spec.Label, p.DRAMPerSector, r.NodesPerSecond, p.RelativeThroughput, r.SHALimitRatio,
+			humanize.IBytes(r.PeakAnonBytes), humanize.IBytes(r.PeakDRAMBytes), poolWait, cold, inTime, r.StallSeconds)
+	}
+	tw.Flush()
+}

@@ -11,4 +11,54 @@
 // Memory is what the kernel reports for the process (VmHWM, and RssAnon and
 // RssFile sampled from /proc/self/status), next to the pool's own counters:
 // the pool says what it handed out, the kernel says what it cost.
+//
+// # Planning
+//
+// Plan answers "how many sectors can this machine seal at once, and how
+// fast" from measured figures (the SHA-256 rate, probed spill devices) and
+// arithmetic it shows line by line. It measures nothing itself. The model:
+//
+//   - Memory. A reserve is kept from RAM: SystemReserve (2 GiB, OS and Go
+//     runtime), the whole parent cache (14 x 4 bytes per node = 1.75 x S,
+//     56 GiB for 32 GiB sectors: every job reads all of it each layer, and
+//     rust-fil-proofs too relies on it staying in the page cache) and
+//     JobReserve (8 MiB) per job for its buffers outside the pool. A caller
+//     may replace the whole reserve (pc1-tiered plan --reserve).
+//   - Pool. With A = RAM - reserve and pool.Bounds (N+1) x S <= pool <=
+//     2 x N x S, default (3N+1) x S / 2: A >= default is full speed (the
+//     README measured 0.99 of the maximum pool's speed at the default).
+//     Between the minimum and the default the pool is A (whole blocks) and
+//     the speed is the all-DRAM speed times a pool-wait factor interpolated
+//     linearly between the README's measured 0.74 at the minimum and 0.99 at
+//     the default (4 x 64 MiB sectors on 2 cores): an interpolation of two
+//     measurements, not a model of the waits.
+//   - Spill, below the minimum. Each job owns A/N (whole blocks) and splits
+//     it as tier.PlanSpill does, exactly as the labeler would with
+//     seal --dram N x that. In layers 2..L a node makes 8 x (spilled share
+//     of the previous layer) cold expander reads plus the cold base reads
+//     for the window kept of the layer being written; layer 1 has only base
+//     parents and rings through all of the job's blocks. The base part is
+//     sampled from the real graph each time (DefaultPlanSamples nodes, one
+//     per equal stratum of the layer, fixed seed; nothing is cached between
+//     calls): the base parents that fall before the window of blocks. It
+//     reproduces ARCHITECTURE.md's table (0.81 to 0.07 for S/64 to S/2).
+//   - Device reads. The device serves 4 KiB pages, and the labeler's
+//     prefetcher fetches a page once for all the nodes of its PrefetchAheadNodes-node
+//     look-ahead that need it, so a read is a distinct page per look-ahead:
+//     for base parents counted on sampled runs of PrefetchAheadNodes (1024) consecutive nodes,
+//     for expander parents (uniform over P spilled pages) the expected
+//     distinct count P (1 - (1 - 1/P)^m) of m draws. At 32 GiB this equals
+//     the cold parents; on small sectors pages are shared (64 MiB with a
+//     one-block window: about 1.0 cold parent but 0.75 page per node). A
+//     job also holds the pages in flight: PrefetchAheadNodes x pages per node x 4 KiB.
+//   - Speed. One core labels v_core = (SHA-256 compressions/s) / 20 x
+//     efficiency (default 0.9) nodes/s with every parent in DRAM; C' =
+//     min(cores, N) cores hash. A page read costs c seconds of CPU (by
+//     default the kernel CPU per page-cache miss the device probe measured)
+//     and one of the R random reads/s the devices serve (summed over
+//     distinct devices). So V = min(C' / (1/v_core + reads x c), R / reads)
+//     per layer kind, and the batch runs at L / (1/V_1 + (L-1)/V_later).
+//     This leaves out stalls the prefetcher fails to hide (a synchronous
+//     fault costs its latency, not only its CPU), so it is an upper bound
+//     when the device is far from busy.
 package bench

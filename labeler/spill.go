@@ -17,11 +17,11 @@ const (
 	// spillStepNodes is how often (in nodes) a spilling job tells its
 	// prefetcher where it is.
 	spillStepNodes = 256
-	// prefetchAheadNodes is how far ahead of the hashing the prefetcher
+	// PrefetchAheadNodes is how far ahead of the hashing the prefetcher
 	// asks for spilled pages: enough reads in flight to keep the device
 	// busy (about half a cold read per node: some 500 per job), and a bound
 	// on the page cache the job's spilled reads hold (about 2 MiB).
-	prefetchAheadNodes = 1 << 10
+	PrefetchAheadNodes = 1 << 10
 	// evictBatchPages is how many passed pages the prefetcher collects
 	// before dropping them in one call.
 	evictBatchPages = 64
@@ -200,7 +200,7 @@ func (p *spillPlacer) close() {
 
 // prefetcher runs ahead of one job's hashing on its own goroutine, reading
 // the parent cache itself, and asks for the spilled pages the next
-// prefetchAheadNodes nodes will read, so they arrive while earlier nodes
+// PrefetchAheadNodes nodes will read, so they arrive while earlier nodes
 // are hashed; MADV_WILLNEED does not wait, so many reads are in flight. It
 // also drops each page from the page cache once the hashing has passed the
 // last node it fetched it for: spilled labels then cost DRAM only while
@@ -340,7 +340,7 @@ func (f *prefetcher) run(layer int, w uint64, cur, prev *blockio.FileMap, stop, 
 			for {
 				pos := f.pos.Load()
 				drop(pos)
-				if v < pos+prefetchAheadNodes {
+				if v < pos+PrefetchAheadNodes {
 					break
 				}
 				flush(&fetch, unix.MADV_WILLNEED)

@@ -49,6 +49,7 @@ func commands() []command {
 	return []command{
 		{"seal", "label sectors through the shared pool and write their layer files", runSeal},
 		{"parents", "generate or reuse a parent cache and print its path and digest", runParents},
+		{"plan", "how many sectors fit this machine's RAM and NVMe, and how fast they label", runPlan},
 		{"bench", "sweep DRAM per sector from no sharing down through spill; write bench.csv/json/png/svg", runBench},
 	}
 }

@@ -1,0 +1,749 @@
+package bench
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/dustin/go-humanize"
+	"github.com/pc1-tiered/pc1-tiered/blockio"
+	"github.com/pc1-tiered/pc1-tiered/labeler"
+	"github.com/pc1-tiered/pc1-tiered/pool"
+	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"github.com/pc1-tiered/pc1-tiered/tier"
+	"golang.org/x/sys/unix"
+)
+
+// Planning constants; the package documentation says where each comes from.
+const (
+	// DefaultEfficiency is the share of the single-stream SHA-256 rate a
+	// hashing core is assumed to reach with every parent in DRAM.
+	DefaultEfficiency = 0.9
+	// DefaultPlanSamples is how many nodes Plan samples to measure how
+	// many base parents fall behind a hot window.
+	DefaultPlanSamples = 8192
+	// planPageRuns is how many runs of prefetchAheadNodes consecutive
+	// nodes Plan samples to count the distinct pages their cold base
+	// parents fall in.
+	planPageRuns = 64
+	// SystemReserve is the part of the default reserve for the operating
+	// system and the Go runtime.
+	SystemReserve = 2 << 30
+	// JobReserve is the part of the default reserve for each job's
+	// buffers outside the pool (parent-cache read-ahead chunks, staging).
+	JobReserve = 8 << 20
+
+	// poolMinRatio and poolDefaultRatio are the README's measured
+	// throughputs at the pool minimum and default against the maximum
+	// (4 x 64 MiB sectors, 4 layers, 2 cores).
+	poolMinRatio     = 0.74
+	poolDefaultRatio = 0.99
+	// prefetchAheadNodes is the labeler's prefetch distance: a spilling
+	// job holds the pages of at most this many nodes' cold reads in the
+	// page cache.
+	prefetchAheadNodes = labeler.PrefetchAheadNodes
+)
+
+// PlanInput is what Plan needs: the batch, the machine's RAM and cores, and
+// figures measured on it (the SHA-256 rate, the spill devices). Plan does
+// no measuring itself, so the same input always gives the same plan.
+type PlanInput struct {
+	// Graph is the sectors' graph: its size, and the real parents that
+	// Plan samples.
+	Graph *sdr.Graph
+	// Layers is the layer count (the proof's for production sizes).
+	Layers int
+	// Sectors is N, the number of sectors labeled at once.
+	Sectors int
+	// RAM is the machine's memory in bytes.
+	RAM uint64
+	// Reserve, when set, is the memory kept from the pool instead of
+	// DefaultReserve.
+	Reserve *uint64
+	// Cores is the number of cores that may hash.
+	Cores int
+	// BlockSize is the pool block size; 0 means labeler.DefaultBlockSize.
+	BlockSize uint64
+	// SHA is one core's measured SHA-256 rate.
+	SHA SHARate
+	// Efficiency scales the SHA-256 bound; 0 means DefaultEfficiency.
+	Efficiency float64
+	// Devices are the probed spill directories; spilling needs one.
+	Devices []blockio.DeviceSpeed
+	// ColdReadCPUSeconds is the CPU time one cold read costs; 0 means the
+	// largest page-cache-miss kernel CPU time the devices measured.
+	ColdReadCPUSeconds float64
+	// Samples is the node sample size; 0 means DefaultPlanSamples.
+	Samples int
+}
+
+// Plan regimes.
+const (
+	RegimeFullSpeed   = "full-speed"
+	RegimePoolLimited = "pool-limited"
+	RegimeSpill       = "spill"
+	RegimeCannotFit   = "cannot-fit"
+)
+
+// PlanResult is Plan's answer, with the arithmetic behind it.
+type PlanResult struct {
+	SectorSize uint64 `json:"sector_size"`
+	Sectors    int    `json:"sectors"`
+	Layers     int    `json:"layers"`
+	RAMBytes   uint64 `json:"ram_bytes"`
+	// ReserveBytes is kept out of the pool: the OS, the Go runtime, the
+	// parent cache in the page cache and the jobs' buffers (or --reserve).
+	ReserveBytes     uint64 `json:"reserve_bytes"`
+	ParentCacheBytes uint64 `json:"parent_cache_bytes"`
+	// AvailableBytes is RAM less the reserve: what the pool may use.
+	AvailableBytes uint64 `json:"available_bytes"`
+	PoolMinBytes   uint64 `json:"pool_min_bytes"`
+	PoolDefault    uint64 `json:"pool_default_bytes"`
+	PoolMaxBytes   uint64 `json:"pool_max_bytes"`
+	BlockSizeBytes uint64 `json:"block_size_bytes"`
+
+	// Regime is one of the Regime constants; Feasible is false only for
+	// RegimeCannotFit.
+	Regime   string `json:"regime"`
+	Feasible bool   `json:"feasible"`
+	// Verdict is the answer in one line.
+	Verdict string `json:"verdict"`
+	// PoolSizeBytes is the pool to use: seal --pool-size without spill,
+	// seal --dram with it.
+	PoolSizeBytes uint64 `json:"pool_size_bytes"`
+	// SealFlags are the seal flags that give this plan.
+	SealFlags string `json:"seal_flags,omitempty"`
+	// DRAMPerSectorBytes is the pool's share of each sector, plus, when
+	// spilling, the spilled pages it holds in flight.
+	DRAMPerSectorBytes uint64         `json:"dram_per_sector_bytes"`
+	Spill              *SpillEstimate `json:"spill,omitempty"`
+
+	Cores        int     `json:"cores"`
+	HashingCores int     `json:"hashing_cores"`
+	Efficiency   float64 `json:"efficiency"`
+	// SHA256CompressionsPerSecond is the measured single-core rate.
+	SHA256CompressionsPerSecond float64 `json:"sha256_compressions_per_second"`
+	// NodesPerSecondPerCore is one core's all-DRAM labeling rate.
+	NodesPerSecondPerCore float64 `json:"nodes_per_second_per_core"`
+	// AllDRAMNodesPerSecond is the whole batch's rate with every label in
+	// DRAM and the pool at its default.
+	AllDRAMNodesPerSecond float64 `json:"all_dram_nodes_per_second"`
+	// NodesPerSecond is the expected rate of the whole batch, averaged
+	// over its layers; Slowdown is it over AllDRAMNodesPerSecond.
+	NodesPerSecond float64 `json:"nodes_per_second"`
+	Slowdown       float64 `json:"slowdown"`
+	// BatchSeconds is the time to label all N sectors' layers.
+	BatchSeconds float64 `json:"batch_seconds"`
+
+	// Largest N this RAM holds: at the default pool, at the pool
+	// minimum (no spill), and spilling all but one block per job.
+	MaxSectorsFullSpeed int `json:"max_sectors_full_speed"`
+	MaxSectorsNoSpill   int `json:"max_sectors_no_spill"`
+	MaxSectorsWithSpill int `json:"max_sectors_with_spill"`
+
+	Devices              []blockio.DeviceSpeed `json:"devices,omitempty"`
+	DeviceReadsPerSecond float64               `json:"device_random_reads_per_second"`
+
+	// Arithmetic is the calculation, one step a line.
+	Arithmetic []string `json:"arithmetic"`
+	Warnings   []string `json:"warnings,omitempty"`
+}
+
+// SpillEstimate is the spill part of a plan: how each job splits its DRAM
+// and what the spilled labels cost.
+type SpillEstimate struct {
+	BlocksPerLayer int `json:"blocks_per_layer"`
+	BlocksPerJob   int `json:"blocks_per_job"`
+	ExpanderBlocks int `json:"expander_blocks"`
+	WindowBlocks   int `json:"window_blocks"`
+	// SpilledBytesPerSector is what lives only on the device at the end
+	// of a layer (of the 2 x S a job reads); SpilledBytes for all jobs.
+	SpilledBytesPerSector uint64 `json:"spilled_bytes_per_sector"`
+	SpilledBytes          uint64 `json:"spilled_bytes"`
+	// InFlightBytesPerSector bounds the spilled pages a job's prefetcher
+	// holds in the page cache.
+	InFlightBytesPerSector uint64 `json:"in_flight_bytes_per_sector"`
+	// Cold parents per node (parents not in DRAM): in layer 1 (base
+	// parents only, the ring spans the expander slots too) and in later
+	// layers, split in expander and base parts.
+	Layer1ColdReadsPerNode   float64 `json:"layer1_cold_reads_per_node"`
+	ExpanderColdReadsPerNode float64 `json:"expander_cold_reads_per_node"`
+	BaseColdReadsPerNode     float64 `json:"base_cold_reads_per_node"`
+	ColdReadsPerNode         float64 `json:"cold_reads_per_node"`
+	// Device page reads per node: the distinct 4 KiB pages the cold
+	// parents of the prefetcher's look-ahead fall in, per node. Nodes
+	// close together share pages, so these are at most the cold parents.
+	Layer1PageReadsPerNode   float64 `json:"layer1_page_reads_per_node"`
+	ExpanderPageReadsPerNode float64 `json:"expander_page_reads_per_node"`
+	BasePageReadsPerNode     float64 `json:"base_page_reads_per_node"`
+	PageReadsPerNode         float64 `json:"page_reads_per_node"`
+	// ColdReadCPUSeconds is the CPU time one page read costs.
+	ColdReadCPUSeconds float64 `json:"cold_read_cpu_seconds"`
+	// The later layers' rate bounds, and the rates of both layer kinds.
+	CPUBoundNodesPerSecond    float64 `json:"cpu_bound_nodes_per_second"`
+	DeviceBoundNodesPerSecond float64 `json:"device_bound_nodes_per_second"`
+	Layer1NodesPerSecond      float64 `json:"layer1_nodes_per_second"`
+	LaterNodesPerSecond       float64 `json:"later_layers_nodes_per_second"`
+	// DeviceReadsPerSecond is the random read rate the later layers ask
+	// of the devices.
+	DeviceReadsPerSecond float64 `json:"device_reads_per_second"`
+}
+
+// DefaultReserve is the memory Plan keeps from the pool unless told
+// otherwise: SystemReserve for the OS and the Go runtime, the whole parent
+// cache (1.75 x S, kept in the page cache as rust-fil-proofs does, since
+// every job reads all of it each layer), and JobReserve per job.
+func DefaultReserve(sectorSize uint64, jobs int) uint64 {
+	return SystemReserve + parentCacheBytes(sectorSize) + uint64(jobs)*JobReserve
+}
+
+func parentCacheBytes(sectorSize uint64) uint64 {
+	return sectorSize / sdr.NodeSize * sdr.ParentCacheBytesPerNode
+}
+
+// JSON returns the plan as indented JSON with a trailing newline.
+func (r *PlanResult) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// String is the plan for a person: the answer, then the arithmetic.
+func (r *PlanResult) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "plan: %d x %s sectors, %d layers, %s RAM, %d cores\n",
+		r.Sectors, humanize.IBytes(r.SectorSize), r.Layers, humanize.IBytes(r.RAMBytes), r.Cores)
+	fmt.Fprintf(&b, "answer: %s\n", r.Verdict)
+	if r.SealFlags != "" {
+		fmt.Fprintf(&b, "seal with: %s\n", r.SealFlags)
+	}
+	b.WriteString("arithmetic:\n")
+	for _, l := range r.Arithmetic {
+		fmt.Fprintf(&b, "  %s\n", l)
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", w)
+	}
+	return b.String()
+}
+
+// planner carries one Plan call: its input, its result, and the cold
+// fractions sampled so far (per window, for this call only).
+type planner struct {
+	in        PlanInput
+	r         *PlanResult
+	s, b      uint64
+	k         int
+	reserve   func(n int) uint64
+	vCore     float64
+	baseCache map[int]float64
+	pageCache map[int]float64
+}
+
+func (p *planner) step(format string, args ...any) {
+	p.r.Arithmetic = append(p.r.Arithmetic, fmt.Sprintf(format, args...))
+}
+
+func (p *planner) warn(format string, args ...any) {
+	p.r.Warnings = append(p.r.Warnings, fmt.Sprintf(format, args...))
+}
+
+// Plan works out how N sectors fit in the machine's RAM (with the spill
+// devices if needed) and how fast they will label, showing its arithmetic.
+// A batch that cannot fit is an answer (Feasible false), not an error;
+// errors are for input that makes no sense.
+func Plan(in PlanInput) (PlanResult, error) {
+	if err := in.validate(); err != nil {
+		return PlanResult{}, err
+	}
+	g := in.Graph
+	s := g.SectorSize()
+	b := in.BlockSize
+	if b == 0 {
+		b = labeler.DefaultBlockSize(s)
+	}
+	if in.Efficiency == 0 {
+		in.Efficiency = DefaultEfficiency
+	}
+	if in.Samples == 0 {
+		in.Samples = DefaultPlanSamples
+	}
+	n := in.Sectors
+	r := &PlanResult{
+		SectorSize: s, Sectors: n, Layers: in.Layers, RAMBytes: in.RAM, BlockSizeBytes: b,
+		ParentCacheBytes: parentCacheBytes(s), Cores: in.Cores, HashingCores: min(in.Cores, n),
+		Efficiency: in.Efficiency, SHA256CompressionsPerSecond: in.SHA.CompressionsPerSecond,
+		Devices: in.Devices,
+	}
+	p := &planner{in: in, r: r, s: s, b: b, k: int(s / b), baseCache: map[int]float64{}, pageCache: map[int]float64{}}
+	p.reserve = func(n int) uint64 { return DefaultReserve(s, n) }
+	if in.Reserve != nil {
+		p.reserve = func(int) uint64 { return *in.Reserve }
+	}
+
+	// Memory.
+	r.ReserveBytes = p.reserve(n)
+	if in.Reserve != nil {
+		p.step("reserve = %s (given)", humanize.IBytes(r.ReserveBytes))
+	} else {
+		p.step("reserve = OS + Go runtime %s + parent cache %s (14 parents x 4 B per node = 1.75 x S, kept in page cache) + %d jobs x %s buffers = %s",
+			humanize.IBytes(SystemReserve), humanize.IBytes(r.ParentCacheBytes), n, humanize.IBytes(JobReserve), humanize.IBytes(r.ReserveBytes))
+	}
+	if in.RAM > r.ReserveBytes {
+		r.AvailableBytes = in.RAM - r.ReserveBytes
+	}
+	p.step("DRAM for the pool = RAM %s - reserve %s = %s", humanize.IBytes(in.RAM), humanize.IBytes(r.ReserveBytes), humanize.IBytes(r.AvailableBytes))
+	r.PoolMinBytes, r.PoolDefault, r.PoolMaxBytes = pool.Bounds(s, n)
+	if in.BlockSize == 0 && r.AvailableBytes < r.PoolMinBytes {
+		// The labeler's own choice when a budget below the minimum spills.
+		p.b = labeler.DefaultSpillBlockSize(s)
+		p.k = int(s / p.b)
+		r.BlockSizeBytes = p.b
+	}
+	p.step("pool bounds for N = %d, S = %s: min (N+1) x S = %s, default (3N+1) x S / 2 = %s, max 2 x N x S = %s",
+		n, humanize.IBytes(s), humanize.IBytes(r.PoolMinBytes), humanize.IBytes(r.PoolDefault), humanize.IBytes(r.PoolMaxBytes))
+
+	// Speed with every label in DRAM.
+	p.vCore = in.SHA.CompressionsPerSecond / sdr.CompressionsPerNode * in.Efficiency
+	r.NodesPerSecondPerCore = p.vCore
+	r.AllDRAMNodesPerSecond = float64(r.HashingCores) * p.vCore
+	p.step("all-DRAM speed per core = %s SHA-256 compressions/s (%s, measured) / %d per node x efficiency %.2f = %s nodes/s",
+		rate(in.SHA.CompressionsPerSecond), in.SHA.Implementation, sdr.CompressionsPerNode, in.Efficiency, rate(p.vCore))
+	p.step("hashing cores C' = min(cores %d, N %d) = %d; all-DRAM batch speed = %d x %s = %s nodes/s",
+		in.Cores, n, r.HashingCores, r.HashingCores, rate(p.vCore), rate(r.AllDRAMNodesPerSecond))
+
+	p.maxSectors()
+
+	switch {
+	case r.AvailableBytes >= r.PoolDefault:
+		p.fullSpeed()
+	case r.AvailableBytes >= r.PoolMinBytes:
+		p.poolLimited()
+	default:
+		p.spill()
+	}
+	if r.Regime != RegimeSpill && r.Regime != RegimeCannotFit && len(in.Devices) > 0 {
+		p.step("no spill: the --nvme directories are not needed; for reference:")
+		r.DeviceReadsPerSecond = p.deviceRate()
+	}
+	if r.Feasible {
+		if r.AllDRAMNodesPerSecond > 0 {
+			r.Slowdown = r.NodesPerSecond / r.AllDRAMNodesPerSecond
+		}
+		if r.NodesPerSecond > 0 {
+			r.BatchSeconds = float64(n) * float64(in.Layers) * float64(g.Nodes()) / r.NodesPerSecond
+		}
+		p.step("batch time = N %d x L %d x %d nodes / %s nodes/s = %s; slowdown vs all-DRAM = %.3f",
+			n, in.Layers, g.Nodes(), rate(r.NodesPerSecond), duration(r.BatchSeconds), r.Slowdown)
+		if best := min(in.Cores, r.MaxSectorsFullSpeed); r.Regime != RegimeFullSpeed && best >= 1 {
+			v := float64(best) * p.vCore
+			p.step("for comparison: %d sector(s) at a time (min(cores, largest N at full speed)) label %s nodes/s with no spill and no pool waits",
+				best, rate(v))
+		}
+	}
+	return *r, nil
+}
+
+func (in *PlanInput) validate() error {
+	switch {
+	case in.Graph == nil:
+		return errors.New("plan: no graph")
+	case in.Sectors < 1:
+		return fmt.Errorf("plan: %d sectors: need at least 1", in.Sectors)
+	case in.Layers < 1:
+		return fmt.Errorf("plan: %d layers: need at least 1", in.Layers)
+	case in.Cores < 1:
+		return fmt.Errorf("plan: %d cores: need at least 1", in.Cores)
+	case in.RAM == 0 || in.RAM > 1<<60:
+		return fmt.Errorf("plan: RAM %d bytes: want 1 byte to 1 EiB", in.RAM)
+	case in.SHA.CompressionsPerSecond <= 0:
+		return fmt.Errorf("plan: SHA-256 rate %g: must be measured (positive)", in.SHA.CompressionsPerSecond)
+	case in.Efficiency < 0 || in.Efficiency > 4:
+		return fmt.Errorf("plan: efficiency %g: want a factor in (0, 4]", in.Efficiency)
+	case in.ColdReadCPUSeconds < 0:
+		return fmt.Errorf("plan: cold read CPU %g s: must not be negative", in.ColdReadCPUSeconds)
+	case in.Samples < 0:
+		return fmt.Errorf("plan: %d samples", in.Samples)
+	}
+	s := in.Graph.SectorSize()
+	if b := in.BlockSize; b != 0 && (b < sdr.NodeSize || b&(b-1) != 0 || b > s) {
+		return fmt.Errorf("plan: block size %d: must be a power of two from 32 bytes to the sector size (%d)", b, s)
+	}
+	return nil
+}
+
+// maxSectors finds the largest N the RAM holds in each regime. Each test
+// is monotone in N, so a binary search over [0, RAM / block] finds it.
+func (p *planner) maxSectors() {
+	r, s, ram := p.r, p.s, p.in.RAM
+	fits := func(n int, need func(n int) uint64) bool {
+		res := p.reserve(n)
+		return res <= ram && need(n) <= ram-res
+	}
+	largest := func(limit int, need func(n int) uint64) int {
+		lo, hi := 0, limit // fits(lo) holds, fits(hi+1) fails
+		for lo < hi {
+			mid := lo + (hi-lo+1)/2
+			if fits(mid, need) {
+				lo = mid
+			} else {
+				hi = mid - 1
+			}
+		}
+		return lo
+	}
+	bySector := int(min(ram/s+1, 1<<40))
+	r.MaxSectorsFullSpeed = largest(bySector, func(n int) uint64 { _, def, _ := pool.Bounds(s, n); return def })
+	r.MaxSectorsNoSpill = largest(bySector, func(n int) uint64 { lo, _, _ := pool.Bounds(s, n); return lo })
+	// The least a spilling job can hold is the block being written
+	// (tier.PlanSpill).
+	r.MaxSectorsWithSpill = largest(int(min(ram/p.b+1, 1<<40)), func(n int) uint64 { return uint64(n) * p.b })
+	p.step("largest N in %s RAM: %d at full speed (default pool + reserve), %d without spill (pool minimum + reserve), %d with spill (one %s block per job + reserve: it fits, at a crawl)",
+		humanize.IBytes(ram), r.MaxSectorsFullSpeed, r.MaxSectorsNoSpill, r.MaxSectorsWithSpill, humanize.IBytes(p.b))
+}
+
+func (p *planner) fullSpeed() {
+	r := p.r
+	r.Regime, r.Feasible = RegimeFullSpeed, true
+	r.PoolSizeBytes = r.PoolDefault
+	r.DRAMPerSectorBytes = r.PoolSizeBytes / uint64(r.Sectors)
+	r.NodesPerSecond = r.AllDRAMNodesPerSecond
+	r.SealFlags = fmt.Sprintf("--parallel %d --pool-size %s", r.Sectors, sdr.FormatSize(r.PoolSizeBytes))
+	p.step("%s >= default pool %s: no spill, pool %s, %s DRAM per sector; measured %.2f of the maximum pool's speed at the default, taken as full speed",
+		humanize.IBytes(r.AvailableBytes), humanize.IBytes(r.PoolDefault), humanize.IBytes(r.PoolSizeBytes),
+		humanize.IBytes(r.DRAMPerSectorBytes), poolDefaultRatio)
+	p.step("expected speed = all-DRAM %s nodes/s", rate(r.NodesPerSecond))
+	r.Verdict = fmt.Sprintf("%d x %s sectors fit without spill at full speed: pool %s (%s DRAM per sector), %s nodes/s",
+		r.Sectors, humanize.IBytes(p.s), humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.DRAMPerSectorBytes), rate(r.NodesPerSecond))
+}
+
+func (p *planner) poolLimited() {
+	r := p.r
+	r.Regime, r.Feasible = RegimePoolLimited, true
+	// The pool is made of whole blocks.
+	r.PoolSizeBytes = r.AvailableBytes / p.b * p.b
+	r.DRAMPerSectorBytes = r.PoolSizeBytes / uint64(r.Sectors)
+	frac := float64(r.PoolSizeBytes-r.PoolMinBytes) / float64(r.PoolDefault-r.PoolMinBytes)
+	ratio := poolMinRatio + (poolDefaultRatio-poolMinRatio)*frac
+	r.NodesPerSecond = r.AllDRAMNodesPerSecond * ratio
+	r.SealFlags = fmt.Sprintf("--parallel %d --pool-size %s", r.Sectors, sdr.FormatSize(r.PoolSizeBytes))
+	p.step("min %s <= %s < default %s: no spill, pool %s (whole %s blocks), %s DRAM per sector; jobs wait for the pool",
+		humanize.IBytes(r.PoolMinBytes), humanize.IBytes(r.AvailableBytes), humanize.IBytes(r.PoolDefault),
+		humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(p.b), humanize.IBytes(r.DRAMPerSectorBytes))
+	p.step("pool-wait factor = %.2f + (%.2f - %.2f) x (pool - min) / (default - min) = %.2f + %.2f x %.3f = %.3f (linear interpolation of the README's measured %.2f at the minimum and %.2f at the default: 4 x 64 MiB sectors on 2 cores)",
+		poolMinRatio, poolDefaultRatio, poolMinRatio, poolMinRatio, poolDefaultRatio-poolMinRatio, frac, ratio, poolMinRatio, poolDefaultRatio)
+	p.step("expected speed = %s x %.3f = %s nodes/s", rate(r.AllDRAMNodesPerSecond), ratio, rate(r.NodesPerSecond))
+	r.Verdict = fmt.Sprintf("%d x %s sectors fit without spill but below the default pool: pool %s (%s DRAM per sector), %s nodes/s (%.2f x full speed)",
+		r.Sectors, humanize.IBytes(p.s), humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.DRAMPerSectorBytes), rate(r.NodesPerSecond), ratio)
+}
+
+func (p *planner) cannotFit(why string) {
+	r := p.r
+	r.Regime, r.Feasible = RegimeCannotFit, false
+	most := r.MaxSectorsWithSpill
+	if len(p.in.Devices) == 0 {
+		most = r.MaxSectorsNoSpill
+	}
+	r.Verdict = fmt.Sprintf("cannot seal %d x %s sectors in %s of RAM (%s after the %s reserve): %s; at most %d (%d at full speed, %d without spill, %d with spill)",
+		r.Sectors, humanize.IBytes(p.s), humanize.IBytes(p.in.RAM), humanize.IBytes(r.AvailableBytes), humanize.IBytes(r.ReserveBytes),
+		why, most, r.MaxSectorsFullSpeed, r.MaxSectorsNoSpill, r.MaxSectorsWithSpill)
+	p.step("%s", r.Verdict)
+}
+
+func (p *planner) spill() {
+	r, in := p.r, p.in
+	n := r.Sectors
+	p.step("%s < min pool %s: spill needed", humanize.IBytes(r.AvailableBytes), humanize.IBytes(r.PoolMinBytes))
+	if len(in.Devices) == 0 {
+		p.cannotFit("spilling needs an NVMe directory (--nvme)")
+		return
+	}
+	perJob := int(r.AvailableBytes / uint64(n) / p.b)
+	p.step("DRAM per job = %s / N %d = %s = %d blocks of %s (layer = %d blocks)",
+		humanize.IBytes(r.AvailableBytes), n, humanize.IBytes(r.AvailableBytes/uint64(n)), perJob, humanize.IBytes(p.b), p.k)
+	plan, err := tier.PlanSpill(p.k, perJob)
+	if err != nil {
+		p.cannotFit(fmt.Sprintf("each job needs at least one %s block", humanize.IBytes(p.b)))
+		return
+	}
+	e, w := plan.Expander, plan.Window
+	sp := &SpillEstimate{BlocksPerLayer: p.k, BlocksPerJob: perJob, ExpanderBlocks: e, WindowBlocks: w}
+	r.Spill = sp
+	held := uint64(e+w) * p.b
+	// A job reads two layers at once, or one when there is only one.
+	reads := 2 * p.s
+	if in.Layers == 1 {
+		reads = p.s
+	}
+	sp.SpilledBytesPerSector = reads - min(held, reads)
+	sp.SpilledBytes = uint64(n) * sp.SpilledBytesPerSector
+	p.step("tier.PlanSpill(%d, %d): keep %d expander blocks (%.1f%% of the previous layer) and a window of %d blocks of the layer being written",
+		p.k, perJob, e, 100*float64(e)/float64(p.k), w)
+	p.step("spilled at the end of a layer = %s - %d x %s = %s per sector, %s in all (read back from the layer files, which are written anyway)",
+		humanize.IBytes(reads), e+w, humanize.IBytes(p.b), humanize.IBytes(sp.SpilledBytesPerSector), humanize.IBytes(sp.SpilledBytes))
+
+	// Cold parents per node, and the device pages they fall in.
+	spilledPrev := p.k - e
+	sp.ExpanderColdReadsPerNode = sdr.ExpanderDegree * float64(spilledPrev) / float64(p.k)
+	sp.BaseColdReadsPerNode = p.coldBase(w)
+	sp.ColdReadsPerNode = sp.ExpanderColdReadsPerNode + sp.BaseColdReadsPerNode
+	sp.Layer1ColdReadsPerNode = p.coldBase(min(e+w, p.k))
+	p.step("cold base parents per node behind a window of %d blocks = %.3f (sampled: %d nodes spread over the layer, base parents before the window)",
+		w, sp.BaseColdReadsPerNode, in.Samples)
+	p.step("layers 2..L: cold parents per node = expander 8 x %d/%d spilled + base %.3f = %.3f + %.3f = %.3f",
+		spilledPrev, p.k, sp.BaseColdReadsPerNode, sp.ExpanderColdReadsPerNode, sp.BaseColdReadsPerNode, sp.ColdReadsPerNode)
+	look := float64(min(prefetchAheadNodes, p.in.Graph.Nodes()))
+	pages := max(float64(spilledPrev)*float64(p.b)/blockio.PageSize, min(float64(spilledPrev), 1))
+	sp.ExpanderPageReadsPerNode = distinctPagesPerNode(pages, look, sp.ExpanderColdReadsPerNode)
+	// Two samplers, two sample sets: a page count above the parent count
+	// is sampling noise.
+	sp.BasePageReadsPerNode = min(p.coldBasePages(w), sp.BaseColdReadsPerNode)
+	sp.PageReadsPerNode = sp.ExpanderPageReadsPerNode + sp.BasePageReadsPerNode
+	sp.Layer1PageReadsPerNode = min(p.coldBasePages(min(e+w, p.k)), sp.Layer1ColdReadsPerNode)
+	p.step("device page reads per node, one per distinct 4 KiB page among the cold parents of the prefetcher's %.0f-node look-ahead: expander P (1 - (1 - 1/P)^(%.0f x %.3f)) / %.0f with P = %.0f spilled pages = %.3f; base %.3f (sampled: %d runs of %.0f nodes); total %.3f",
+		look, look, sp.ExpanderColdReadsPerNode, look, pages, sp.ExpanderPageReadsPerNode, sp.BasePageReadsPerNode, planPageRuns, look, sp.PageReadsPerNode)
+	p.step("layer 1: no expander parents; the ring spans all %d blocks: cold base parents per node %.3f, page reads %.3f",
+		e+w, sp.Layer1ColdReadsPerNode, sp.Layer1PageReadsPerNode)
+	inFlight := max(sp.PageReadsPerNode, sp.Layer1PageReadsPerNode)
+	sp.InFlightBytesPerSector = uint64(look * inFlight * blockio.PageSize)
+	r.DRAMPerSectorBytes = held + sp.InFlightBytesPerSector
+	r.PoolSizeBytes = uint64(n) * held
+	p.step("DRAM per sector = %d blocks x %s + prefetched pages in flight %.0f nodes x %.3f x 4 KiB = %s + %s = %s",
+		e+w, humanize.IBytes(p.b), look, inFlight,
+		humanize.IBytes(held), humanize.IBytes(sp.InFlightBytesPerSector), humanize.IBytes(r.DRAMPerSectorBytes))
+
+	// What a cold read costs.
+	r.DeviceReadsPerSecond = p.deviceRate()
+	sp.ColdReadCPUSeconds = in.ColdReadCPUSeconds
+	if sp.ColdReadCPUSeconds > 0 {
+		p.step("CPU per page read c = %s (given)", micros(sp.ColdReadCPUSeconds))
+	} else {
+		for _, d := range in.Devices {
+			sp.ColdReadCPUSeconds = max(sp.ColdReadCPUSeconds, d.MissKernelCPUSecondsPerRead)
+		}
+		p.step("CPU per page read c = %s (largest measured kernel CPU per page-cache miss over the devices)", micros(sp.ColdReadCPUSeconds))
+	}
+
+	later := p.layerRate(sp.PageReadsPerNode, "layers 2..L")
+	sp.CPUBoundNodesPerSecond, sp.DeviceBoundNodesPerSecond, sp.LaterNodesPerSecond = later.cpu, later.dev, later.v
+	first := p.layerRate(sp.Layer1PageReadsPerNode, "layer 1")
+	sp.Layer1NodesPerSecond = first.v
+	sp.DeviceReadsPerSecond = sp.PageReadsPerNode * sp.LaterNodesPerSecond
+	L := float64(in.Layers)
+	if in.Layers == 1 {
+		r.NodesPerSecond = first.v
+	} else if first.v > 0 && later.v > 0 {
+		r.NodesPerSecond = L / (1/first.v + (L-1)/later.v)
+		p.step("batch speed = L / (1/V1 + (L-1)/V2..L) = %d / (1/%s + %d/%s) = %s nodes/s",
+			in.Layers, rate(first.v), in.Layers-1, rate(later.v), rate(r.NodesPerSecond))
+	}
+	if r.NodesPerSecond <= 0 {
+		p.cannotFit("the spill devices serve no random reads")
+		return
+	}
+	r.Regime, r.Feasible = RegimeSpill, true
+	r.SealFlags = fmt.Sprintf("--parallel %d --dram %s --out DIR-ON-NVME", n, sdr.FormatSize(r.PoolSizeBytes))
+	p.step("device reads asked in layers 2..L = %.3f x %s = %s/s of the devices' %s/s",
+		sp.PageReadsPerNode, rate(sp.LaterNodesPerSecond), rate(sp.DeviceReadsPerSecond), rate(r.DeviceReadsPerSecond))
+	r.Verdict = fmt.Sprintf("%d x %s sectors need spill: --dram %s (%s DRAM per sector, %s per sector spilled), %s nodes/s (%.3f x all-DRAM)",
+		n, humanize.IBytes(p.s), humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.DRAMPerSectorBytes),
+		humanize.IBytes(sp.SpilledBytesPerSector), rate(r.NodesPerSecond), r.NodesPerSecond/r.AllDRAMNodesPerSecond)
+}
+
+// deviceRate sums the devices' random read rates, counting a device that
+// several directories share once, and warns about directories that save
+// no DRAM.
+func (p *planner) deviceRate() float64 {
+	best := map[uint64]float64{}
+	var order []uint64
+	for _, d := range p.in.Devices {
+		p.step("device %s (%s, dev %d:%d, %s): %s random 4 KiB reads/s at depth %d, %s kernel CPU/read; page-cache misses %s/s at %s kernel + %s user CPU/read; sequential %s/s",
+			d.Dir, d.FSType, unix.Major(d.Device), unix.Minor(d.Device), directName(d.Direct), rate(d.RandomReadsPerSecond), d.QueueDepth,
+			micros(d.KernelCPUSecondsPerRead), rate(d.MissReadsPerSecond), micros(d.MissKernelCPUSecondsPerRead),
+			micros(d.MissUserCPUSecondsPerRead), humanize.IBytes(uint64(d.SeqReadBytesPerSecond)))
+		p.r.Warnings = append(p.r.Warnings, d.Warnings...)
+		if d.InMemory && len(d.Warnings) == 0 {
+			p.warn("%s is on %s: spilled labels there still live in DRAM", d.Dir, d.FSType)
+		}
+		if _, seen := best[d.Device]; !seen {
+			order = append(order, d.Device)
+		} else {
+			p.warn("%s shares its device with another --nvme directory: counted once", d.Dir)
+		}
+		best[d.Device] = max(best[d.Device], d.RandomReadsPerSecond)
+	}
+	var sum float64
+	var terms []string
+	for _, dev := range order {
+		sum += best[dev]
+		terms = append(terms, rate(best[dev]))
+	}
+	p.step("device random reads R = %s = %s/s (one figure per distinct device)", strings.Join(terms, " + "), rate(sum))
+	if need := uint64(p.r.Sectors) * uint64(p.in.Layers) * p.s; len(p.in.Devices) > 0 {
+		// Directories on one device share its free space.
+		freeOn := map[uint64]uint64{}
+		for _, d := range p.in.Devices {
+			freeOn[d.Device] = max(freeOn[d.Device], d.FreeBytes)
+		}
+		var free uint64
+		for _, f := range freeOn {
+			free += f
+		}
+		if free < need {
+			p.warn("the layer files need N x L x S = %s on the devices; %s is free", humanize.IBytes(need), humanize.IBytes(free))
+		}
+	}
+	return sum
+}
+
+type layerSpeed struct{ cpu, dev, v float64 }
+
+// layerRate is V = min(C' / (1/v_core + reads x c), R / reads) for reads
+// device page reads per node.
+func (p *planner) layerRate(cold float64, name string) layerSpeed {
+	r := p.r
+	c := r.Spill.ColdReadCPUSeconds
+	cp := float64(r.HashingCores)
+	cpu := cp / (1/p.vCore + cold*c)
+	if cold == 0 {
+		p.step("%s: no page reads: V = %s nodes/s", name, rate(cpu))
+		return layerSpeed{cpu: cpu, dev: 0, v: cpu}
+	}
+	dev := r.DeviceReadsPerSecond / cold
+	v := min(cpu, dev)
+	p.step("%s: CPU bound C' / (1/v_core + reads x c) = %d / (%s + %.3f x %s) = %s nodes/s; device bound R / reads = %s / %.3f = %s nodes/s; V = %s nodes/s",
+		name, r.HashingCores, micros(1/p.vCore), cold, micros(c), rate(cpu), rate(r.DeviceReadsPerSecond), cold, rate(dev), rate(v))
+	return layerSpeed{cpu: cpu, dev: dev, v: v}
+}
+
+// coldBase is the mean number of base parents per node that fall before a
+// hot window of the w most recent blocks (the block being written and the
+// w-1 before it), over the whole layer.
+func (p *planner) coldBase(w int) float64 {
+	if w >= p.k {
+		return 0
+	}
+	if v, ok := p.baseCache[w]; ok {
+		return v
+	}
+	v := sampleColdBase(p.in.Graph, p.b/sdr.NodeSize, uint64(w), p.in.Samples)
+	p.baseCache[w] = v
+	return v
+}
+
+// coldBasePages is the mean number of distinct pages per node that the
+// base parents before a window of w blocks fall in, over runs of the
+// prefetcher's look-ahead.
+func (p *planner) coldBasePages(w int) float64 {
+	if w >= p.k {
+		return 0
+	}
+	if v, ok := p.pageCache[w]; ok {
+		return v
+	}
+	v := sampleColdPages(p.in.Graph, p.b/sdr.NodeSize, uint64(w), planPageRuns, prefetchAheadNodes)
+	p.pageCache[w] = v
+	return v
+}
+
+// sampleColdPages takes one run of run consecutive nodes at a random place
+// in each of runs equal strata of the layer and counts the distinct pages
+// holding the runs' cold base parents (the test of sampleColdBase), per
+// node: the prefetcher fetches a page once for every node of its
+// look-ahead that needs it.
+func sampleColdPages(g *sdr.Graph, blockNodes, window uint64, runs int, run uint64) float64 {
+	nodes := g.Nodes()
+	run = min(run, nodes)
+	runs = int(max(1, min(uint64(runs), nodes/run)))
+	rng := rand.New(rand.NewPCG(0x5044, 0x32))
+	const labelsPerPage = blockio.PageSize / sdr.NodeSize
+	var ps [sdr.BaseDegree]uint32
+	var pages []uint64
+	var distinct uint64
+	for i := range uint64(runs) {
+		lo, hi := nodes*i/uint64(runs), nodes*(i+1)/uint64(runs)
+		start := lo + rng.Uint64N(hi-lo-run+1)
+		pages = pages[:0]
+		for v := start; v < start+run; v++ {
+			g.BaseParents(v, &ps)
+			for _, u := range ps {
+				if uint64(u)/blockNodes+window <= v/blockNodes {
+					pages = append(pages, uint64(u)/labelsPerPage)
+				}
+			}
+		}
+		slices.Sort(pages)
+		distinct += uint64(len(slices.Compact(pages)))
+	}
+	return float64(distinct) / float64(uint64(runs)*run)
+}
+
+// distinctPagesPerNode is the expected number of distinct pages, per node,
+// that look nodes with perNode reads each, uniform over pages pages, touch:
+// the expander parents' page reads.
+func distinctPagesPerNode(pages, look, perNode float64) float64 {
+	if pages == 0 || perNode == 0 {
+		return 0
+	}
+	return pages * -math.Expm1(look*perNode*math.Log1p(-1/pages)) / look
+}
+
+// sampleColdBase samples one random node in each of samples equal strata
+// of the layer and counts, per node v, the base parents u with
+// u/blockNodes + window <= v/blockNodes: those outside the window of
+// blocks that stays in DRAM (the prefetcher's test). With blockNodes 1 the
+// window is the last window nodes. The seed is fixed, so a plan is
+// reproducible.
+func sampleColdBase(g *sdr.Graph, blockNodes, window uint64, samples int) float64 {
+	nodes := g.Nodes()
+	samples = int(min(uint64(samples), nodes))
+	rng := rand.New(rand.NewPCG(0x5044, 0x31))
+	var ps [sdr.BaseDegree]uint32
+	var cold uint64
+	for i := range uint64(samples) {
+		lo, hi := nodes*i/uint64(samples), nodes*(i+1)/uint64(samples)
+		v := lo + rng.Uint64N(hi-lo)
+		g.BaseParents(v, &ps)
+		for _, u := range ps {
+			if uint64(u)/blockNodes+window <= v/blockNodes {
+				cold++
+			}
+		}
+	}
+	return float64(cold) / float64(samples)
+}
+
+func rate(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fK", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func micros(sec float64) string { return fmt.Sprintf("%.1f µs", sec*1e6) }
+
+func duration(sec float64) string {
+	switch {
+	case sec >= 2*3600:
+		return fmt.Sprintf("%.1f h", sec/3600)
+	case sec >= 120:
+		return fmt.Sprintf("%.1f min", sec/60)
+	}
+	return fmt.Sprintf("%.1f s", sec)
+}
+
+func directName(direct bool) string {
+	if direct {
+		return "O_DIRECT"
+	}
+	return "buffered"
+}

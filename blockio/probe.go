@@ -1,0 +1,370 @@
+package blockio
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ProbeOptions bound a device probe. Zero fields take the defaults.
+type ProbeOptions struct {
+	// FileSize is the size of the probe file (default 1 GiB, rounded down
+	// to whole MiB, at least 1 MiB). Random reads land anywhere in it, so a
+	// file much larger than the device's cache measures the device.
+	FileSize uint64
+	// Duration is the time spent measuring, shared by the three phases
+	// (default 3 s); writing the file comes on top and is bounded by
+	// FileSize.
+	Duration time.Duration
+	// QueueDepth is the number of random reads kept in flight (default 64).
+	QueueDepth int
+
+	// buffered skips O_DIRECT, so tests reach the fallback on kernels
+	// whose tmpfs accepts O_DIRECT (Linux 6.6 and later).
+	buffered bool
+}
+
+// Probe defaults.
+const (
+	DefaultProbeFileSize   = 1 << 30
+	DefaultProbeDuration   = 3 * time.Second
+	DefaultProbeQueueDepth = 64
+)
+
+// DeviceSpeed is what ProbeDevice measured for the device under one
+// directory.
+type DeviceSpeed struct {
+	Dir string `json:"dir"`
+	// Device is the directory's st_dev: directories with the same value
+	// share one device, and its speed must not be counted twice.
+	Device uint64 `json:"device"`
+	// FSType names the filesystem ("ext4", "xfs", "tmpfs", or the statfs
+	// magic in hex).
+	FSType string `json:"fs_type"`
+	// InMemory is set for tmpfs and ramfs: their files are DRAM, so
+	// spilling to them saves none.
+	InMemory bool `json:"in_memory"`
+	// FreeBytes is the space available to this user before the probe.
+	FreeBytes uint64 `json:"free_bytes"`
+	// FileBytes is the probe file's size.
+	FileBytes uint64 `json:"file_bytes"`
+	// Direct is set when the reads used O_DIRECT; otherwise they were
+	// buffered, each page dropped from the page cache after its read.
+	Direct bool `json:"direct"`
+	// SeqReadBytesPerSecond is one reader's sequential rate in 1 MiB reads.
+	SeqReadBytesPerSecond float64 `json:"seq_read_bytes_per_second"`
+	// RandomReadsPerSecond is the 4 KiB random read rate with QueueDepth
+	// reads in flight; RandomReads is how many the figure rests on.
+	RandomReadsPerSecond float64 `json:"random_reads_per_second"`
+	RandomReads          uint64  `json:"random_reads"`
+	QueueDepth           int     `json:"queue_depth"`
+	// KernelCPUSecondsPerRead is the system CPU time per random read in the
+	// same phase (getrusage of the whole process).
+	KernelCPUSecondsPerRead float64 `json:"kernel_cpu_seconds_per_read"`
+	// MissReadsPerSecond and the two CPU figures are for buffered 4 KiB
+	// random reads of pages not in the page cache, each dropped again with
+	// FADV_DONTNEED: the path a spilled label takes (a page-cache miss and
+	// an eviction), unlike O_DIRECT.
+	MissReadsPerSecond          float64 `json:"miss_reads_per_second"`
+	MissKernelCPUSecondsPerRead float64 `json:"miss_kernel_cpu_seconds_per_read"`
+	MissUserCPUSecondsPerRead   float64 `json:"miss_user_cpu_seconds_per_read"`
+	// Warnings say what makes the figures less than a device's (tmpfs, no
+	// O_DIRECT).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// ProbeDevice measures the device under dir with a temporary file of real
+// (non-zero, non-repeating) data: sequential read bandwidth, 4 KiB random
+// reads per second at a queue depth (QueueDepth goroutines doing pread with
+// O_DIRECT into page-aligned buffers), the kernel CPU each read costs, and
+// the same for buffered page-cache misses. The file is removed on every
+// return path, errors included. dir must exist: probing a mistyped mount
+// point would measure the root filesystem instead.
+//
+// CPU figures come from getrusage over the whole process, so they are
+// meaningful only when nothing else in the process is busy; a VM may
+// charge interrupt work elsewhere (steal), so they are a lower bound.
+func ProbeDevice(ctx context.Context, dir string, opts ProbeOptions) (DeviceSpeed, error) {
+	opts = opts.withDefaults()
+	ds := DeviceSpeed{Dir: dir, QueueDepth: opts.QueueDepth}
+	fail := func(err error) (DeviceSpeed, error) { return DeviceSpeed{}, fmt.Errorf("probing %s: %w", dir, err) }
+
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fail(err)
+	}
+	if !st.IsDir() {
+		return fail(errors.New("not a directory"))
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(dir, &sfs); err != nil {
+		return fail(fmt.Errorf("statfs: %w", err))
+	}
+	ds.FSType, ds.InMemory = fsType(sfs.Type)
+	ds.FreeBytes = sfs.Bavail * uint64(sfs.Bsize)
+	var sst unix.Stat_t
+	if err := unix.Stat(dir, &sst); err != nil {
+		return fail(fmt.Errorf("stat: %w", err))
+	}
+	ds.Device = uint64(sst.Dev)
+	if ds.InMemory {
+		ds.Warnings = append(ds.Warnings, fmt.Sprintf("%s is on %s: its files live in DRAM, so spilling there saves no DRAM and these figures are memory speeds", dir, ds.FSType))
+	}
+	if opts.FileSize > ds.FreeBytes {
+		return fail(fmt.Errorf("a %d-byte probe file does not fit in the %d bytes free", opts.FileSize, ds.FreeBytes))
+	}
+	ds.FileBytes = opts.FileSize
+
+	f, err := os.CreateTemp(dir, ".pc1-tiered-probe-*")
+	if err != nil {
+		return fail(err)
+	}
+	path := f.Name()
+	defer os.Remove(path)
+	defer f.Close()
+	if err := writeProbeFile(ctx, f, opts.FileSize); err != nil {
+		return fail(err)
+	}
+
+	// O_DIRECT measures the device, not the page cache. tmpfs (before
+	// Linux 6.6) and some FUSE filesystems refuse it with EINVAL.
+	rd := f
+	df, err := os.OpenFile(path, os.O_RDONLY|unix.O_DIRECT, 0)
+	if opts.buffered && err == nil {
+		df.Close()
+		err = errors.New("buffered reads asked for")
+	}
+	if err == nil {
+		defer df.Close()
+		rd, ds.Direct = df, true
+	} else {
+		ds.Warnings = append(ds.Warnings, fmt.Sprintf("no O_DIRECT on %s (%v): buffered reads, each page dropped from the page cache after its read", dir, err))
+	}
+
+	phase := opts.Duration / 4
+	if ds.SeqReadBytesPerSecond, err = probeSequential(ctx, rd, ds.Direct, opts.FileSize, phase); err != nil {
+		return fail(err)
+	}
+	r, err := probeRandom(ctx, rd, !ds.Direct, opts.FileSize, opts.QueueDepth, 2*phase)
+	if err != nil {
+		return fail(err)
+	}
+	ds.RandomReads = r.reads
+	ds.RandomReadsPerSecond = r.perSecond()
+	ds.KernelCPUSecondsPerRead = r.sysPerRead()
+	m, err := probeRandom(ctx, f, true, opts.FileSize, opts.QueueDepth, phase)
+	if err != nil {
+		return fail(err)
+	}
+	ds.MissReadsPerSecond = m.perSecond()
+	ds.MissKernelCPUSecondsPerRead = m.sysPerRead()
+	ds.MissUserCPUSecondsPerRead = m.userPerRead()
+	return ds, nil
+}
+
+func (o ProbeOptions) withDefaults() ProbeOptions {
+	if o.FileSize == 0 {
+		o.FileSize = DefaultProbeFileSize
+	}
+	o.FileSize = max(o.FileSize&^(1<<20-1), 1<<20)
+	if o.Duration <= 0 {
+		o.Duration = DefaultProbeDuration
+	}
+	if o.QueueDepth <= 0 {
+		o.QueueDepth = DefaultProbeQueueDepth
+	}
+	return o
+}
+
+func fsType(magic int64) (name string, inMemory bool) {
+	switch uint32(magic) {
+	case unix.TMPFS_MAGIC:
+		return "tmpfs", true
+	case unix.RAMFS_MAGIC:
+		return "ramfs", true
+	case unix.EXT4_SUPER_MAGIC:
+		return "ext4", false
+	case unix.XFS_SUPER_MAGIC:
+		return "xfs", false
+	case unix.BTRFS_SUPER_MAGIC:
+		return "btrfs", false
+	case unix.OVERLAYFS_SUPER_MAGIC:
+		return "overlayfs", false
+	case 0x2fc12fc1:
+		return "zfs", false
+	}
+	return fmt.Sprintf("0x%x", uint32(magic)), false
+}
+
+// writeProbeFile reserves and writes size bytes of data no device can
+// compress or deduplicate away (every 4 KiB page differs), syncs it and
+// drops it from the page cache so that reads go to the device.
+func writeProbeFile(ctx context.Context, f *os.File, size uint64) error {
+	if err := fallocate(f, int64(size)); err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	rng := rand.NewChaCha8([32]byte{'p', 'c', '1'})
+	rng.Read(buf)
+	for off := uint64(0); off < size; off += uint64(len(buf)) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for p := 0; p < len(buf); p += PageSize {
+			binary.LittleEndian.PutUint64(buf[p:], off+uint64(p))
+		}
+		if _, err := f.WriteAt(buf, int64(off)); err != nil {
+			return fmt.Errorf("writing %s: %w", f.Name(), err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", f.Name(), err)
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("dropping %s from the page cache: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// alignedBuffer maps n bytes of anonymous memory: page-aligned, as
+// O_DIRECT needs, and outside the Go heap.
+func alignedBuffer(n int) ([]byte, error) {
+	b, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, fmt.Errorf("mapping a %d-byte read buffer: %w", n, err)
+	}
+	return b, nil
+}
+
+func probeSequential(ctx context.Context, f *os.File, direct bool, size uint64, d time.Duration) (float64, error) {
+	buf, err := alignedBuffer(1 << 20)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Munmap(buf)
+	if !direct {
+		if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+			return 0, fmt.Errorf("dropping %s from the page cache: %w", f.Name(), err)
+		}
+	}
+	start := time.Now()
+	deadline := start.Add(d)
+	var n uint64
+	for n < size && time.Now().Before(deadline) && ctx.Err() == nil {
+		if _, err := f.ReadAt(buf, int64(n)); err != nil {
+			return 0, fmt.Errorf("reading %s at %d: %w", f.Name(), n, err)
+		}
+		n += uint64(len(buf))
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+type randomResult struct {
+	reads     uint64
+	wall      time.Duration
+	sys, user time.Duration
+}
+
+func (r randomResult) perSecond() float64 {
+	if r.wall <= 0 {
+		return 0
+	}
+	return float64(r.reads) / r.wall.Seconds()
+}
+
+func (r randomResult) sysPerRead() float64 {
+	if r.reads == 0 {
+		return 0
+	}
+	return r.sys.Seconds() / float64(r.reads)
+}
+
+func (r randomResult) userPerRead() float64 {
+	if r.reads == 0 {
+		return 0
+	}
+	return r.user.Seconds() / float64(r.reads)
+}
+
+// probeRandom reads random 4 KiB pages of f from depth goroutines for d.
+// With drop, each page is read through the page cache and dropped after:
+// every read is a miss, as for a spilled label.
+func probeRandom(ctx context.Context, f *os.File, drop bool, size uint64, depth int, d time.Duration) (randomResult, error) {
+	bufs, err := alignedBuffer(depth * PageSize)
+	if err != nil {
+		return randomResult{}, err
+	}
+	defer unix.Munmap(bufs)
+	pages := size / PageSize
+	fd := int(f.Fd())
+	counts := make([]uint64, depth)
+	errs := make([]error, depth)
+	var wg sync.WaitGroup
+	ru0, err := rusage()
+	if err != nil {
+		return randomResult{}, err
+	}
+	start := time.Now()
+	deadline := start.Add(d)
+	for g := range depth {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := bufs[g*PageSize : (g+1)*PageSize]
+			rng := rand.New(rand.NewPCG(uint64(g), 0x9e3779b97f4a7c15))
+			var n uint64
+			for ctx.Err() == nil && time.Now().Before(deadline) {
+				off := int64(rng.Uint64N(pages)) * PageSize
+				if _, err := unix.Pread(fd, buf, off); err != nil {
+					errs[g] = fmt.Errorf("reading %s at %d: %w", f.Name(), off, err)
+					return
+				}
+				if drop {
+					if err := unix.Fadvise(fd, off, PageSize, unix.FADV_DONTNEED); err != nil {
+						errs[g] = fmt.Errorf("dropping %s at %d from the page cache: %w", f.Name(), off, err)
+						return
+					}
+				}
+				n++
+			}
+			counts[g] = n
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	ru1, err := rusage()
+	if err != nil {
+		return randomResult{}, err
+	}
+	if err := errors.Join(errs...); err != nil {
+		return randomResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return randomResult{}, err
+	}
+	r := randomResult{wall: wall, sys: ru1.sys - ru0.sys, user: ru1.user - ru0.user}
+	for _, n := range counts {
+		r.reads += n
+	}
+	return r, nil
+}
+
+type cpuTimes struct{ sys, user time.Duration }
+
+func rusage() (cpuTimes, error) {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return cpuTimes{}, fmt.Errorf("getrusage: %w", err)
+	}
+	return cpuTimes{sys: time.Duration(ru.Stime.Nano()), user: time.Duration(ru.Utime.Nano())}, nil
+}

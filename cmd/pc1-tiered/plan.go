@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/pc1-tiered/pc1-tiered/bench"
+	"github.com/pc1-tiered/pc1-tiered/blockio"
+)
+
+// dirList collects a repeatable directory flag.
+type dirList []string
+
+func (d *dirList) String() string     { return strings.Join(*d, ",") }
+func (d *dirList) Set(v string) error { *d = append(*d, v); return nil }
+
+// planSHATime is how long plan measures the SHA-256 rate.
+const planSHATime = 500 * time.Millisecond
+
+func runPlan(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "plan")
+	var gf graphFlags
+	gf.register(fs)
+	sectors := fs.Int("sectors", 0, "N, the number of sectors to label at once (required)")
+	ram := fs.String("ram", "", "the machine's memory, e.g. 256GiB (default: this machine's MemTotal)")
+	reserve := fs.String("reserve", "", "memory to keep out of the pool (default: 2GiB for the OS and Go runtime + the parent cache, 1.75 x sector size + 8MiB per sector)")
+	var nvme dirList
+	fs.Var(&nvme, "nvme", "a spill directory on NVMe to probe (repeatable); without one, spilling is not an option")
+	cores := fs.Int("cores", 0, "cores that may hash (default: this machine's)")
+	layers := fs.Int("layers", 0, "layer count (default: the proof's, or 2 for non-production sizes)")
+	blockSize := fs.String("block-size", "", "pool block size (default: the seal's, sector size / 16, at most 32MiB)")
+	efficiency := fs.Float64("efficiency", bench.DefaultEfficiency, "share of the single-core SHA-256 rate a core labels at with every parent in DRAM")
+	coldCPU := fs.Duration("cold-read-cpu", 0, "CPU time per cold read, e.g. 20us (default: the kernel CPU per page-cache miss the probe measures)")
+	probeSize := fs.String("probe-size", "1GiB", "size of each device probe's temporary file")
+	probeTime := fs.Duration("probe-time", blockio.DefaultProbeDuration, "time each device probe spends measuring")
+	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	spec, err := gf.resolve()
+	if err != nil {
+		return err
+	}
+	if *sectors < 1 {
+		return usagef("--sectors %d: give the number of sectors to label at once (at least 1)", *sectors)
+	}
+	if *layers == 0 {
+		*layers = spec.layers
+	}
+	if *layers < 1 {
+		return usagef("--layers %d: must be at least 1", *layers)
+	}
+	if *cores == 0 {
+		*cores = runtime.NumCPU()
+	}
+	if *cores < 1 {
+		return usagef("--cores %d: must be at least 1", *cores)
+	}
+	if *efficiency <= 0 || *efficiency > 4 {
+		return usagef("--efficiency %g: want a factor in (0, 4]", *efficiency)
+	}
+	if *coldCPU < 0 {
+		return usagef("--cold-read-cpu %s: must not be negative", *coldCPU)
+	}
+	if *probeTime <= 0 {
+		return usagef("--probe-time %s: must be positive", *probeTime)
+	}
+	in := bench.PlanInput{Graph: spec.graph, Layers: *layers, Sectors: *sectors, Cores: *cores,
+		Efficiency: *efficiency, ColdReadCPUSeconds: coldCPU.Seconds()}
+	if in.RAM, err = sizeFlag("--ram", *ram, "", e.getenv); err != nil {
+		return err
+	}
+	if in.RAM == 0 {
+		if in.RAM = bench.ReadHost().MemTotalBytes; in.RAM == 0 {
+			return errors.New("cannot read MemTotal from /proc/meminfo: give --ram")
+		}
+	}
+	if *reserve != "" {
+		r, err := sizeFlag("--reserve", *reserve, "", e.getenv)
+		if err != nil {
+			return err
+		}
+		in.Reserve = &r
+	}
+	if in.BlockSize, err = sizeFlag("--block-size", *blockSize, "", e.getenv); err != nil {
+		return err
+	}
+	s := spec.graph.SectorSize()
+	if b := in.BlockSize; b != 0 && (b < 32 || b&(b-1) != 0 || b > s) {
+		return usagef("--block-size %s: must be a power of two from 32 bytes to the sector size", *blockSize)
+	}
+	popts := blockio.ProbeOptions{Duration: *probeTime}
+	if popts.FileSize, err = sizeFlag("--probe-size", *probeSize, "", e.getenv); err != nil {
+		return err
+	}
+	if popts.FileSize == 0 {
+		return usagef("--probe-size 0: must be positive")
+	}
+
+	for _, dir := range nvme {
+		if e.stderrIsTerminal {
+			fmt.Fprintf(e.stderr, "probing %s (%s file, %s)...\n", dir, humanize.IBytes(popts.FileSize), popts.Duration)
+		}
+		ds, err := blockio.ProbeDevice(ctx, dir, popts)
+		if err != nil {
+			return fmt.Errorf("--nvme: %w", err)
+		}
+		in.Devices = append(in.Devices, ds)
+	}
+	// Measured after the probes, with nothing else running in this
+	// process.
+	in.SHA = bench.MeasureSHA256Rate(planSHATime)
+
+	res, err := bench.Plan(in)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		data, err := res.JSON()
+		if err != nil {
+			return err
+		}
+		e.stdout.Write(data)
+	} else {
+		fmt.Fprint(e.stdout, res.String())
+	}
+	if !res.Feasible {
+		return errors.New(res.Verdict)
+	}
+	return nil
+}

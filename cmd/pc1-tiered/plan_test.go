@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestPlanCommand runs plan through run() for each regime, in text and
+// JSON, with a real (small, short) device probe.
+func TestPlanCommand(t *testing.T) {
+	nvme := t.TempDir()
+	probe := []string{"--nvme", nvme, "--probe-size", "4MiB", "--probe-time", "200ms"}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		regime string
+		stdout []string
+		stderr string
+	}{
+		{
+			name:   "full speed, text",
+			args:   []string{"--sector-size", "2KiB", "--sectors", "2", "--ram", "1GiB", "--reserve", "0", "--cores", "2"},
+			regime: "full-speed",
+			stdout: []string{"plan: 2 x 2.0 KiB sectors", "answer: 2 x 2.0 KiB sectors fit without spill at full speed", "seal with: --parallel 2 --pool-size 7KiB", "arithmetic:", "pool bounds for N = 2"},
+		},
+		{
+			name:   "pool-limited, text",
+			args:   []string{"--sector-size", "2KiB", "--sectors", "4", "--ram", "12KiB", "--reserve", "0"},
+			regime: "pool-limited",
+			stdout: []string{"below the default pool", "pool-wait factor", "interpolation"},
+		},
+		{
+			name: "the lead's spill case, JSON",
+			args: append([]string{"--sector-size", "64MiB", "--sectors", "4", "--ram", "282MiB", "--reserve", "0", "--layers", "4", "--json"}, probe...),
+			// 17 blocks of 4 MiB per job: the whole expander layer and a
+			// one-block window.
+			regime: "spill",
+			stdout: []string{`"expander_blocks": 64`, `"window_blocks": 6`, `"seal_flags": "--parallel 4 --dram 280MiB --out DIR-ON-NVME"`},
+		},
+		{
+			name:   "cannot fit without a device",
+			args:   []string{"--sector-size", "32GiB", "--sectors", "8", "--ram", "256GiB"},
+			code:   1,
+			regime: "cannot-fit",
+			stdout: []string{"answer: cannot seal 8 x 32 GiB sectors", "reserve = OS + Go runtime 2.0 GiB + parent cache 56 GiB"},
+			stderr: "at most 5 (3 at full speed, 5 without spill",
+		},
+		{
+			name:   "cannot fit even with spill",
+			args:   append([]string{"--sector-size", "32GiB", "--sectors", "8", "--ram", "58GiB"}, probe...),
+			code:   1,
+			regime: "cannot-fit",
+			stderr: "cannot seal 8 x 32 GiB sectors in 58 GiB of RAM",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, nil, append([]string{"plan"}, tc.args...)...)
+			require.Equal(t, tc.code, code, stderr)
+			for _, s := range tc.stdout {
+				require.Contains(t, stdout, s)
+			}
+			if tc.code == 0 {
+				require.Empty(t, stderr)
+			} else {
+				require.Contains(t, stderr, tc.stderr)
+				require.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
+			}
+			if strings.Contains(strings.Join(tc.args, " "), "--json") {
+				var m map[string]any
+				require.NoError(t, json.Unmarshal([]byte(stdout), &m), stdout)
+				require.Equal(t, tc.regime, m["regime"])
+				require.Greater(t, m["nodes_per_second"].(float64), 0.0)
+				devs := m["devices"].([]any)
+				require.Len(t, devs, 1)
+				require.Equal(t, nvme, devs[0].(map[string]any)["dir"])
+			}
+			left, err := os.ReadDir(nvme)
+			require.NoError(t, err)
+			require.Empty(t, left, "the probe must remove its file")
+		})
+	}
+}
+
+func TestPlanBadInput(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no sectors", []string{"--sector-size", "32GiB", "--ram", "1TiB"}, 2, "--sectors 0"},
+		{"bad ram", []string{"--sectors", "2", "--ram", "lots"}, 2, "--ram"},
+		{"bad reserve", []string{"--sectors", "2", "--ram", "1TiB", "--reserve", "12XB"}, 2, "--reserve"},
+		{"bad sector size", []string{"--sector-size", "3KiB", "--sectors", "2"}, 2, "power of two"},
+		{"negative layers", []string{"--sectors", "2", "--layers", "-2"}, 2, "--layers -2"},
+		{"negative cores", []string{"--sectors", "2", "--cores", "-1"}, 2, "--cores -1"},
+		{"zero efficiency", []string{"--sectors", "2", "--efficiency", "0"}, 2, "--efficiency"},
+		{"bad block size", []string{"--sectors", "2", "--block-size", "3KiB"}, 2, "--block-size"},
+		{"bad duration", []string{"--sectors", "2", "--cold-read-cpu", "fast"}, 2, "cold-read-cpu"},
+		{"stray argument", []string{"--sectors", "2", "now"}, 2, `unexpected argument "now"`},
+		{"missing nvme dir", []string{"--sectors", "2", "--ram", "1GiB", "--nvme", filepath.Join(file, "nope")}, 1, filepath.Join(file, "nope")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, nil, append([]string{"plan"}, tc.args...)...)
+			require.Equal(t, tc.code, code, stderr)
+			require.Empty(t, stdout)
+			require.Contains(t, stderr, tc.msg)
+			require.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
+		})
+	}
+}
+
+func TestPlanListedInHelp(t *testing.T) {
+	code, _, stderr := runCLI(t, nil, "help")
+	require.Equal(t, 0, code)
+	require.Contains(t, stderr, "  plan ")
+}

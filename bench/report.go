@@ -27,6 +27,11 @@ type SectorReport struct {
 	HashSeconds     float64 `json:"hash_seconds"`
 	// NodesPerSecond is this sector's labels per second of hashing time.
 	NodesPerSecond float64 `json:"nodes_per_second"`
+	// ResumedLayer and ResumedNode are where this run took over an earlier
+	// run's work (0, 0: from scratch); Nodes is what this run labeled.
+	ResumedLayer int    `json:"resumed_layer"`
+	ResumedNode  uint64 `json:"resumed_node"`
+	Nodes        uint64 `json:"nodes"`
 }
 
 // SpillReport is what the spill tier did during a seal.
@@ -158,8 +163,15 @@ func (r *SealReport) String() string {
 			humanize.IBytes(r.DeviceReadBytes), r.MajorFaults, r.StallSeconds)
 	}
 	for _, s := range r.Sectors {
-		fmt.Fprintf(&b, "  sector %d  %s  hash %.2fs  pool wait %.2fs  core wait %.2fs  stalled %.2fs  sync %.2fs\n",
+		fmt.Fprintf(&b, "  sector %d  %s  hash %.2fs  pool wait %.2fs  core wait %.2fs  stalled %.2fs  sync %.2fs",
 			s.Index, s.Dir, s.HashSeconds, s.PoolWaitSeconds, s.CoreWaitSeconds, s.StallSeconds, s.SyncWaitSeconds)
+		switch {
+		case s.ResumedLayer > 0:
+			fmt.Fprintf(&b, "  resumed at layer %d node %d", s.ResumedLayer, s.ResumedNode)
+		case s.Nodes == 0:
+			fmt.Fprintf(&b, "  already complete")
+		}
+		b.WriteByte('\n')
 	}
 	for _, w := range r.Warnings {
 		fmt.Fprintf(&b, "warning: %s\n", w)

@@ -91,6 +91,9 @@ func newSealReport(cfg *labeler.Config, res *labeler.Result, rate SHARate, peaks
 			SyncWaitSeconds: s.SyncWait.Seconds(),
 			StallSeconds:    s.Stalled.Seconds(),
 			HashSeconds:     s.Hashing.Seconds(),
+			ResumedLayer:    s.ResumedLayer,
+			ResumedNode:     s.ResumedNode,
+			Nodes:           s.Nodes,
 		}
 		if s.Hashing > 0 {
 			sr.NodesPerSecond = float64(s.Nodes) / s.Hashing.Seconds()

@@ -45,8 +45,8 @@ func residentPages(b *testing.B, m []byte) int {
 }
 
 // BenchmarkSpillRoundTrip times the spill tier's two I/O steps on one
-// block: demoting it (LayerFile write with SetDropAfterWrite: written,
-// pushed to the device and dropped from the page cache before its ack) and
+// block: demoting it (a LayerFile write: written, pushed to the device,
+// dropped from the page cache and logged before its ack) and
 // reading it back (MapFile, AdvisePages WILLNEED on its pages, one label
 // read from each page, AdvisePages PAGEOUT). ns/op is per block; ns/page
 // divides it by the block's pages. Blocks are cycled through the file, so
@@ -55,7 +55,6 @@ func BenchmarkSpillRoundTrip(b *testing.B) {
 	l, err := CreateLayerFile(spillBenchDir(b), 1, spillBenchBlock*spillBenchBlocks)
 	require.NoError(b, err)
 	b.Cleanup(l.Abort)
-	l.SetDropAfterWrite()
 	// Two source buffers, so a block is never rewritten from the buffer
 	// its previous write may still be reading.
 	src := [2][]byte{make([]byte, spillBenchBlock), make([]byte, spillBenchBlock)}

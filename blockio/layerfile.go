@@ -3,6 +3,7 @@ package blockio
 import (
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"sync"
@@ -16,22 +17,31 @@ import (
 // file that looks complete.
 const partialSuffix = ".partial"
 
+// progressSuffix names the partial file's progress log (progress.go).
+const progressSuffix = ".progress"
+
 // LayerFile is one layer of one sector being written to
 // DIR/sc-02-data-layer-<k>.dat. Its blocks are written, in any order, by a
 // background goroutine (so the hashing goroutine never stalls in the
-// kernel's dirty-page throttling); Commit makes it durable and gives it its
-// final name.
+// kernel's dirty-page throttling); each write is made durable, dropped
+// from the page cache and logged in a progress file before it is acked, so
+// a run killed at any point can resume from what reached the disk
+// (ResumeLayerFile). Commit makes the file durable and gives it its final
+// name.
 type LayerFile struct {
 	final, tmp string
 	f          *os.File
 	size       int64
+	progress   *progressLog
 
 	queue chan layerWrite
 	done  chan struct{}
 
-	// dropAfterWrite makes each write durable and drops it from the page
-	// cache as soon as it is written (SetDropAfterWrite).
-	dropAfterWrite bool
+	// sum is the CRC-32C of the file's first sumEnd bytes, kept while the
+	// writes come in order (the labeler's case); otherwise Commit reads
+	// the file back to compute it.
+	sum    uint32
+	sumEnd int64
 
 	mu  sync.Mutex
 	err error
@@ -59,11 +69,20 @@ func CreateLayerFile(dir string, layer int, size uint64) (*LayerFile, error) {
 		os.Remove(l.tmp)
 		return nil, err
 	}
+	if l.progress, err = createProgressLog(l.tmp + progressSuffix); err != nil {
+		f.Close()
+		os.Remove(l.tmp)
+		return nil, err
+	}
 	l.f = f
+	l.start()
+	return l, nil
+}
+
+func (l *LayerFile) start() {
 	l.queue = make(chan layerWrite, 16)
 	l.done = make(chan struct{})
 	go l.writeLoop()
-	return l, nil
 }
 
 // fallocate reserves size bytes for f. Filesystems without fallocate
@@ -82,12 +101,6 @@ func fallocate(f *os.File, size int64) error {
 	return nil
 }
 
-// SetDropAfterWrite makes the writer push each block to the device and
-// drop it from the page cache right after writing it, before its ack: the
-// spill tier then frees the block's DRAM knowing the bytes are on the
-// device and nowhere in memory. Call it before the first WriteAsync.
-func (l *LayerFile) SetDropAfterWrite() { l.dropAfterWrite = true }
-
 func (l *LayerFile) writeLoop() {
 	defer close(l.done)
 	for w := range l.queue {
@@ -101,29 +114,42 @@ func (l *LayerFile) writeLoop() {
 }
 
 // dropChunk is how much of a block the writer writes, pushes to the device
-// and drops from the page cache at a time with SetDropAfterWrite: the
-// second copy a write leaves in the page cache is at most this big, not a
-// whole block.
+// and drops from the page cache at a time: the second copy a write leaves
+// in the page cache is at most this big, not a whole block. Layer files
+// are not read back while labeling (the spill tier reads them through the
+// device), so caching them would only hold DRAM.
 const dropChunk = 1 << 20
 
+// write writes p at off, pushes it to the device and drops it from the
+// page cache chunk by chunk, makes it durable and logs it.
 func (l *LayerFile) write(p []byte, off int64) {
-	chunk := len(p)
-	if l.dropAfterWrite {
-		chunk = min(chunk, dropChunk)
-	}
-	for len(p) > 0 {
-		n := min(chunk, len(p))
-		if _, err := l.f.WriteAt(p[:n], off); err != nil {
-			l.setErr(fmt.Errorf("writing %d bytes at offset %d of %s: %w", n, off, l.tmp, err))
+	for done := 0; done < len(p); {
+		n := min(dropChunk, len(p)-done)
+		o := off + int64(done)
+		if _, err := l.f.WriteAt(p[done:done+n], o); err != nil {
+			l.setErr(fmt.Errorf("writing %d bytes at offset %d of %s: %w", n, o, l.tmp, err))
 			return
 		}
-		if l.dropAfterWrite {
-			if err := writeBackAndDrop(l.f, off, int64(n)); err != nil {
-				l.setErr(fmt.Errorf("writing back %d bytes at offset %d of %s: %w", n, off, l.tmp, err))
-				return
-			}
+		if err := writeBackAndDrop(l.f, o, int64(n)); err != nil {
+			l.setErr(fmt.Errorf("writing back %d bytes at offset %d of %s: %w", n, o, l.tmp, err))
+			return
 		}
-		p, off = p[n:], off+int64(n)
+		done += n
+	}
+	// The data is on the device; fdatasync makes the extents it converted
+	// durable too, before the progress log may say so.
+	if err := unix.Fdatasync(int(l.f.Fd())); err != nil {
+		l.setErr(fmt.Errorf("syncing %s: %w", l.tmp, err))
+		return
+	}
+	sum := crc32.Checksum(p, crcTable())
+	if err := l.progress.append(off, int64(len(p)), sum); err != nil {
+		l.setErr(err)
+		return
+	}
+	if off == l.sumEnd {
+		l.sum = crc32.Update(l.sum, crcTable(), p)
+		l.sumEnd += int64(len(p))
 	}
 }
 
@@ -143,9 +169,10 @@ func (l *LayerFile) Err() error {
 }
 
 // WriteAsync queues p to be written at off. p must stay unchanged until
-// ack is called (ack may be nil) or the file is committed or aborted. It
-// returns the first error a previous write met, so a failing disk stops the
-// caller early.
+// ack is called (ack may be nil) or the file is committed or aborted. By
+// the ack, p is durable, logged and out of the page cache. It returns the
+// first error a previous write met, so a failing disk stops the caller
+// early.
 func (l *LayerFile) WriteAsync(p []byte, off int64, ack func()) error {
 	if err := l.Err(); err != nil {
 		return err
@@ -163,35 +190,66 @@ func (l *LayerFile) TempPath() string { return l.tmp }
 // Path is the final name of the layer file.
 func (l *LayerFile) Path() string { return l.final }
 
-// Commit waits for queued writes, syncs the data, renames the file to its
-// final name and syncs the directory so the name survives a power cut.
-func (l *LayerFile) Commit() error {
+// Commit waits for queued writes, syncs the data, calls beforeRename (if
+// not nil) with the CRC-32C of the whole file, then renames the file to
+// its final name, removes its progress log and syncs the directory so the
+// name survives a power cut. A crash before the rename leaves a partial
+// file whose log says it is complete: resuming commits it.
+func (l *LayerFile) Commit(beforeRename func(crc uint32) error) error {
 	l.drain()
 	if err := l.Err(); err != nil {
-		l.abortFile()
+		l.Close()
 		return err
 	}
 	if err := l.f.Sync(); err != nil {
-		l.abortFile()
+		l.Close()
 		return fmt.Errorf("syncing %s: %w", l.tmp, err)
 	}
-	err := l.f.Close()
+	if l.sumEnd != l.size {
+		sum, err := fileChecksum(l.f, l.size)
+		if err != nil {
+			l.Close()
+			return err
+		}
+		l.sum, l.sumEnd = sum, l.size
+	}
+	if beforeRename != nil {
+		if err := beforeRename(l.sum); err != nil {
+			l.Close()
+			return err
+		}
+	}
+	err := errors.Join(l.f.Close(), l.progress.close())
 	l.f = nil
 	if err != nil {
-		os.Remove(l.tmp)
 		return fmt.Errorf("closing %s: %w", l.tmp, err)
 	}
 	if err := os.Rename(l.tmp, l.final); err != nil {
-		os.Remove(l.tmp)
 		return fmt.Errorf("renaming %s to its final name: %w", l.tmp, err)
+	}
+	if err := os.Remove(l.progress.path); err != nil {
+		return fmt.Errorf("removing %s: %w", l.progress.path, err)
 	}
 	return SyncDir(filepath.Dir(l.final))
 }
 
-// Abort drops the partial file. It is safe after a failed Commit.
-func (l *LayerFile) Abort() {
+// Close stops writing and closes the partial file, keeping it and its
+// progress log so that a later run can resume from what reached the disk.
+// It is safe after a failed Commit.
+func (l *LayerFile) Close() {
 	l.drain()
-	l.abortFile()
+	if l.f != nil {
+		l.f.Close()
+		l.progress.close()
+		l.f = nil
+	}
+}
+
+// Abort stops writing and removes the partial file and its progress log.
+func (l *LayerFile) Abort() {
+	l.Close()
+	os.Remove(l.tmp)
+	os.Remove(l.progress.path)
 }
 
 func (l *LayerFile) drain() {
@@ -199,14 +257,6 @@ func (l *LayerFile) drain() {
 		close(l.queue)
 		<-l.done
 		l.queue = nil
-	}
-}
-
-func (l *LayerFile) abortFile() {
-	if l.f != nil {
-		l.f.Close()
-		os.Remove(l.tmp)
-		l.f = nil
 	}
 }
 

@@ -47,7 +47,7 @@ func TestLayerFile(t *testing.T) {
 				require.Empty(t, entries)
 				return
 			}
-			require.NoError(t, l.Commit())
+			require.NoError(t, l.Commit(nil))
 			require.EqualValues(t, len(tc.order), acks.Load())
 			got, err := os.ReadFile(final)
 			require.NoError(t, err)
@@ -84,9 +84,9 @@ func TestWriteFileAtomic(t *testing.T) {
 	require.ErrorContains(t, CheckWritable(filepath.Join(dir, "missing", "x")), "missing")
 }
 
-// TestLayerFileDropAfterWrite writes blocks larger than the drop chunk
-// with SetDropAfterWrite: every byte lands, and by each ack nothing of the
-// block is left in the page cache, so the spill tier can free its DRAM copy.
+// TestLayerFileDropAfterWrite writes blocks smaller and larger than the
+// drop chunk: every byte lands, and by each ack nothing of the block is
+// left in the page cache, so the spill tier can free its DRAM copy.
 func TestLayerFileDropAfterWrite(t *testing.T) {
 	for _, block := range []int{PageSize, dropChunk, 3*dropChunk + PageSize} {
 		t.Run(fmt.Sprint(block), func(t *testing.T) {
@@ -94,8 +94,7 @@ func TestLayerFileDropAfterWrite(t *testing.T) {
 			const blocks = 3
 			l, err := CreateLayerFile(dir, 1, uint64(blocks*block))
 			require.NoError(t, err)
-			l.SetDropAfterWrite()
-			want := make([]byte, blocks*block)
+					want := make([]byte, blocks*block)
 			for i := range want {
 				want[i] = byte(i * 7)
 			}
@@ -105,7 +104,7 @@ func TestLayerFileDropAfterWrite(t *testing.T) {
 				<-acked
 				require.Zero(t, cachedPages(t, l.TempPath()), "block %d left in the page cache", b)
 			}
-			require.NoError(t, l.Commit())
+			require.NoError(t, l.Commit(nil))
 			got, err := os.ReadFile(l.Path())
 			require.NoError(t, err)
 			require.True(t, bytes.Equal(want, got))

@@ -90,7 +90,7 @@ func EnsureParentCache(ctx context.Context, g *sdr.Graph, dir string, opt Parent
 		if opt.Regenerate {
 			return generateParentCache(ctx, g, info, entry, opt.Workers)
 		}
-		return info, fmt.Errorf("parent cache %s is %d bytes, want %d for %d nodes; remove it or regenerate it (--regenerate)",
+		return info, fmt.Errorf("parent cache %s is %d bytes, want %d for %d nodes; remove it or regenerate it (pc1-tiered parents --regenerate)",
 			info.Path, st.Size(), wantSize, g.Nodes())
 	}
 	if opt.Verify == VerifyNever || (opt.Verify == VerifyAuto && !inManifest) {
@@ -110,7 +110,7 @@ func EnsureParentCache(ctx context.Context, g *sdr.Graph, dir string, opt Parent
 		if opt.Regenerate {
 			return generateParentCache(ctx, g, info, entry, opt.Workers)
 		}
-		return info, fmt.Errorf("parent cache %s has sha256 %x, want %x; remove it or regenerate it (--regenerate)", info.Path, got, want)
+		return info, fmt.Errorf("parent cache %s has sha256 %x, want %x; remove it or regenerate it (pc1-tiered parents --regenerate)", info.Path, got, want)
 	}
 	info.SHA256, info.Verified = got, true
 	return info, nil

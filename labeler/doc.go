@@ -20,8 +20,20 @@
 //   - A job holds at most two layers' blocks and returns all of them when it
 //     ends, fails or is cancelled (pool.Job.Leave); a job waiting for a core
 //     slot holds none.
-//   - Layer files appear only complete (blockio.LayerFile); a failed or
-//     cancelled batch leaves no partial file.
+//   - Layer files appear under their final names only complete, with their
+//     checksum recorded first in the sector's metadata (pc1-tiered.json). A
+//     failed, cancelled or killed batch leaves partial files (.partial) and
+//     their progress logs, which never pass for layers.
+//   - Running the same batch again resumes each sector: committed layers
+//     whose files still have their recorded checksum are kept, the first
+//     uncommitted layer continues after the durable prefix of its partial
+//     file (blockio.ResumeLayerFile), and the layer before it is read back
+//     as the expander layer. A sector whose directory disagrees with the
+//     batch (another replica id, graph or layer count, an altered or
+//     missing layer) is labeled again from scratch, with a warning.
+//   - With a DRAM budget below the pool minimum, jobs spill (spill.go and
+//     the tier package): cold labels are read back through mappings of the
+//     layer files, prefetched ahead of the hashing and dropped once passed.
 //   - The hashing loop (labelRange) allocates nothing and makes no interface
 //     calls; parents are read ahead from the parent cache by blockio.
 package labeler

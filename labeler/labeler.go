@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
@@ -155,6 +156,10 @@ type SectorResult struct {
 	Stalled time.Duration
 	// Nodes is the number of labels computed.
 	Nodes uint64
+	// ResumedLayer and ResumedNode are where labeling resumed from an
+	// earlier run's work (0 and 0: it started from scratch).
+	ResumedLayer int
+	ResumedNode  uint64
 }
 
 // Result is what a batch measured.
@@ -253,11 +258,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer arena.Close()
-	// Written once the configuration is known good, so a refused batch
-	// leaves nothing behind; verify and resume read it.
+	// Decided once the configuration is known good, so a refused batch
+	// leaves nothing behind; the metadata written here is what verify and
+	// the next run's resume read.
+	starts := make([]sectorStart, len(cfg.Sectors))
 	for i, s := range cfg.Sectors {
-		if err := blockio.WriteSectorMeta(s.Dir, blockio.NewSectorMeta(cfg.Graph, s.ReplicaID, cfg.Layers)); err != nil {
-			return nil, fmt.Errorf("sector %d: %w", i, err)
+		if starts[i], err = planStart(s, blockio.NewSectorMeta(cfg.Graph, s.ReplicaID, cfg.Layers)); err != nil {
+			return nil, fmt.Errorf("sector %d (%s): %w", i, s.Dir, err)
 		}
 	}
 
@@ -271,6 +278,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if warning != "" {
 		res.Warnings = append(res.Warnings, warning)
 	}
+	for i, st := range starts {
+		if st.restarted != "" {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("sector %d (%s): %s; labeling it from the start", i, cfg.Sectors[i].Dir, st.restarted))
+		}
+	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -281,7 +293,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		slots: make(chan struct{}, jobs),
 		cores: make(chan struct{}, runtime.GOMAXPROCS(0)),
 		shaNI: cpuHasSHANI() && !cfg.portable,
-		spill: spill,
+		spill:  spill,
+		starts: starts,
 	}
 	r.gates = make([]chan struct{}, len(cfg.Sectors))
 	for i := range r.gates {
@@ -332,6 +345,8 @@ type run struct {
 	shaNI bool
 	// spill is set when jobs keep part of their layers on the device.
 	spill *spillConfig
+	// starts[i] is where sector i's labeling starts.
+	starts []sectorStart
 	// gates[i] closes once sector i has labeled 1/N of its first layer (or
 	// ended), letting sector i+1 start: staggered starts spread the jobs
 	// over a layer, which is what lets them share the pool.
@@ -344,6 +359,13 @@ func (r *run) job(ctx context.Context, idx int, res *SectorResult) (err error) {
 	openGate := func() { gateOnce.Do(func() { close(gate) }) }
 	defer openGate()
 
+	start := r.starts[idx]
+	if start.layer > r.cfg.Layers {
+		return nil // an earlier run committed every layer
+	}
+	if start.layer > 1 {
+		openGate() // past its first layer: nothing to stagger
+	}
 	if idx > 0 {
 		select {
 		case <-r.gates[idx-1]:
@@ -406,18 +428,41 @@ func (r *run) job(ctx context.Context, idx int, res *SectorResult) (err error) {
 		place = &poolPlacer{run: r, js: js, job: j}
 	}
 	staggerAt := nodes / uint64(r.pool.Jobs())
+	meta := start.meta
 
-	for layer := 1; layer <= r.cfg.Layers; layer++ {
-		file, err := blockio.CreateLayerFile(js.sector.Dir, layer, g.SectorSize())
+	if start.layer > 1 {
+		if err := place.loadPrev(ctx, start.layer-1); err != nil {
+			return fmt.Errorf("resuming at layer %d: %w", start.layer, err)
+		}
+	}
+	for layer := start.layer; layer <= r.cfg.Layers; layer++ {
+		var file *blockio.LayerFile
+		var durable int64
+		if layer == start.layer {
+			file, durable, err = blockio.ResumeLayerFile(js.sector.Dir, layer, g.SectorSize(), int64(blockSize))
+			if durable > 0 || layer > 1 {
+				res.ResumedLayer, res.ResumedNode = layer, uint64(durable)/sdr.NodeSize
+			}
+		} else {
+			file, err = blockio.CreateLayerFile(js.sector.Dir, layer, g.SectorSize())
+		}
 		if err != nil {
 			return fmt.Errorf("layer %d: %w", layer, err)
 		}
-		if err := r.layer(ctx, js, place, file, layer, blocksPerLayer, staggerAt, openGate); err != nil {
-			file.Abort()
+		if err := r.layer(ctx, js, place, file, layer, int(uint64(durable)/blockSize), blocksPerLayer, staggerAt, openGate); err != nil {
+			// The partial file and its progress log stay: the next run
+			// resumes from what reached the disk.
+			file.Close()
 			return fmt.Errorf("layer %d: %w", layer, err)
 		}
 		syncStart := time.Now()
-		if err := file.Commit(); err != nil {
+		err = file.Commit(func(crc uint32) error {
+			// Recorded before the rename: a committed layer always has its
+			// checksum on record.
+			meta.LayerChecksums = append(meta.LayerChecksums[:layer-1], checksumText(crc))
+			return blockio.WriteSectorMeta(js.sector.Dir, meta)
+		})
+		if err != nil {
 			return fmt.Errorf("layer %d: %w", layer, err)
 		}
 		res.SyncWait += time.Since(syncStart)
@@ -453,10 +498,15 @@ type placer interface {
 	hashed(node uint64) error
 	// endLayer is called once the layer file is committed.
 	endLayer(ctx context.Context, layer int) error
+	// loadPrev makes the committed layer the previous layer (prev) of a
+	// job resumed after it.
+	loadPrev(ctx context.Context, layer int) error
 }
 
-// layer labels one layer block by block into file.
-func (r *run) layer(ctx context.Context, js *jobState, place placer, file *blockio.LayerFile, layer, blocks int, staggerAt uint64, openGate func()) error {
+// layer labels one layer block by block into file. Its first startBlock
+// blocks are already in file (a resumed run): they are read back instead
+// of labeled.
+func (r *run) layer(ctx context.Context, js *jobState, place placer, file *blockio.LayerFile, layer, startBlock, blocks int, staggerAt uint64, openGate func()) error {
 	if err := js.stream.Rewind(); err != nil {
 		return err
 	}
@@ -471,7 +521,23 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, file *block
 	}
 	var chunk []uint32
 	var chunkFirst, chunkEnd uint64
-	for b := 0; b < blocks; b++ {
+	for b := 0; b < startBlock; b++ {
+		if err := place.placeBlock(ctx, b); err != nil {
+			return fmt.Errorf("block %d: %w", b, err)
+		}
+		if err := file.ReadAt(js.cur.blocks[b], int64(b)*int64(len(js.cur.blocks[b]))); err != nil {
+			return fmt.Errorf("resuming at block %d: %w", startBlock, err)
+		}
+		if ack := place.written(b); ack != nil {
+			ack()
+		}
+	}
+	if startBlock > 0 {
+		if err := place.hashed(uint64(startBlock) * js.nodesPerBlock); err != nil {
+			return err
+		}
+	}
+	for b := startBlock; b < blocks; b++ {
 		if err := place.placeBlock(ctx, b); err != nil {
 			return fmt.Errorf("block %d: %w", b, err)
 		}
@@ -488,7 +554,7 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, file *block
 		end := first + js.nodesPerBlock
 		var err error
 		for node := first; node < end && err == nil; {
-			if node >= chunkEnd {
+			for node >= chunkEnd && err == nil {
 				chunkFirst, chunk, err = js.stream.Next()
 				if err != nil {
 					err = fmt.Errorf("node %d: %w", node, err)
@@ -561,6 +627,29 @@ func (p *poolPlacer) placeBlock(ctx context.Context, b int) error {
 }
 
 func (p *poolPlacer) written(int) func() { return nil }
+
+func (p *poolPlacer) loadPrev(ctx context.Context, layer int) error {
+	f, err := blockio.MapFile(filepath.Join(p.js.sector.Dir, sdr.LayerFileName(layer)), int64(p.run.cfg.Graph.SectorSize()))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for b := range p.js.prev.blocks {
+		waitStart := time.Now()
+		id, err := p.job.Acquire(ctx)
+		p.js.res.PoolWait += time.Since(waitStart)
+		if err != nil {
+			return err
+		}
+		p.prevIDs = append(p.prevIDs, id)
+		block := p.run.arena.Block(int(id))
+		if err := f.ReadAt(block, int64(b)*int64(len(block))); err != nil {
+			return err
+		}
+		p.js.prev.setBlock(b, block)
+	}
+	return nil
+}
 
 func (p *poolPlacer) hashed(uint64) error { return nil }
 

@@ -2,6 +2,7 @@ package labeler
 
 import (
 	"bytes"
+	"hash/crc32"
 	"context"
 	"fmt"
 	"os"
@@ -69,7 +70,11 @@ func (f *fixture) check(t *testing.T, dirs []string) {
 		require.Len(t, entries, f.layers+1, "only final layer files and the metadata remain in %s", dir)
 		meta, err := blockio.ReadSectorMeta(dir)
 		require.NoError(t, err)
-		require.Equal(t, blockio.NewSectorMeta(f.graph, replicaID(i), f.layers), meta)
+		want := blockio.NewSectorMeta(f.graph, replicaID(i), f.layers)
+		for layer := 1; layer <= f.layers; layer++ {
+			want.LayerChecksums = append(want.LayerChecksums, checksumText(crc32.Checksum(f.want[i][layer-1], crc32.MakeTable(crc32.Castagnoli))))
+		}
+		require.Equal(t, want, meta)
 	}
 }
 
@@ -168,26 +173,132 @@ func TestRunMoreSectorsThanSlots(t *testing.T) {
 	f.check(t, dirs)
 }
 
-func TestRunCancelled(t *testing.T) {
-	f := newFixture(t, 64<<10, 2, 0)
-	sectors, dirs := f.sectors(t, 2)
-	ctx, cancel := context.WithCancel(context.Background())
-	var calls atomic.Int32
-	_, err := Run(ctx, Config{
-		Graph: f.graph, ParentCache: f.cache, Layers: 2, Sectors: sectors, BlockSize: 4 << 10, Parallel: 2,
-		OnProgress: func(sector, layer int, done uint64) {
-			if calls.Add(1) == 3 {
-				cancel()
+// TestRunCancelledResumes cancels batches at several points (mid-layer,
+// in layer 1 and later layers, with and without the spill tier), checks
+// that what they leave never looks complete, and that running the same
+// batch again resumes and produces the reference's layers.
+func TestRunCancelledResumes(t *testing.T) {
+	const sectorSize, block = 64 << 10, 4 << 10
+	f := newFixture(t, sectorSize, 3, 2)
+	for _, tc := range []struct {
+		name     string
+		cancelAt int32 // OnProgress call (one per block) that cancels
+		dram     uint64
+		// resumeBlock is the block size of the resumed run.
+		resumeBlock uint64
+	}{
+		{name: "layer 1", cancelAt: 5},
+		{name: "layer 2", cancelAt: 40},
+		{name: "last layer", cancelAt: 80},
+		{name: "layer 2, resumed with larger blocks", cancelAt: 45, resumeBlock: 16 << 10},
+		{name: "spill, layer 2", cancelAt: 40, dram: 2 * 3 * block},
+		{name: "spill, last layer", cancelAt: 75, dram: 2 * 5 * block},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sectors, dirs := f.sectors(t, 2)
+			ctx, cancel := context.WithCancel(context.Background())
+			var calls atomic.Int32
+			cfg := Config{Graph: f.graph, ParentCache: f.cache, Layers: 3, Sectors: sectors, BlockSize: block, Parallel: 2, DRAMBudget: tc.dram}
+			cfg.OnProgress = func(int, int, uint64) {
+				if calls.Add(1) == tc.cancelAt {
+					cancel()
+				}
 			}
-		},
-	})
-	require.ErrorIs(t, err, context.Canceled)
-	for _, dir := range dirs {
-		entries, err := os.ReadDir(dir)
-		require.NoError(t, err)
-		for _, e := range entries {
-			require.NotContains(t, e.Name(), ".partial", "a cancelled run leaves no partial layer file")
-		}
+			_, err := Run(ctx, cfg)
+			require.ErrorIs(t, err, context.Canceled)
+			for i, dir := range dirs {
+				meta, err := blockio.ReadSectorMeta(dir)
+				require.NoError(t, err)
+				for layer := 1; layer <= 3; layer++ {
+					_, err := os.Stat(filepath.Join(dir, sdr.LayerFileName(layer)))
+					committed := err == nil
+					require.Equal(t, committed, layer <= len(meta.LayerChecksums), "sector %d layer %d: a final name only with a recorded checksum", i, layer)
+				}
+			}
+
+			cfg.OnProgress = nil
+			if tc.resumeBlock != 0 {
+				cfg.BlockSize = tc.resumeBlock
+			}
+			res, err := Run(context.Background(), cfg)
+			require.NoError(t, err)
+			require.Empty(t, res.Warnings)
+			var resumed uint64
+			for _, s := range res.Sectors {
+				if s.ResumedLayer > 0 {
+					resumed += uint64(s.ResumedLayer-1)*f.graph.Nodes() + s.ResumedNode
+				}
+				require.Equal(t, 3*f.graph.Nodes(), (uint64(s.ResumedLayer)-min(uint64(s.ResumedLayer), 1))*f.graph.Nodes()+s.ResumedNode+s.Nodes,
+					"resumed work plus new work is the whole sector")
+			}
+			require.NotZero(t, resumed, "the second run resumed work")
+			f.check(t, dirs)
+
+			// A third run finds every layer committed and does nothing.
+			res, err = Run(context.Background(), cfg)
+			require.NoError(t, err)
+			for _, s := range res.Sectors {
+				require.Zero(t, s.Nodes)
+			}
+			f.check(t, dirs)
+		})
+	}
+}
+
+// TestRunRestartsInconsistentSectors changes what an earlier run left
+// behind in ways resuming must not trust: the sector is labeled again from
+// scratch, with a warning that says why.
+func TestRunRestartsInconsistentSectors(t *testing.T) {
+	f := newFixture(t, 64<<10, 2, 2)
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, dir string)
+		other  bool // the second run labels sector 1's replica id instead
+		want   string
+	}{
+		{name: "altered layer", want: "has checksum", damage: func(t *testing.T, dir string) {
+			path := filepath.Join(dir, sdr.LayerFileName(1))
+			data, err := os.ReadFile(path)
+			require.NoError(t, err)
+			data[1000] ^= 4
+			require.NoError(t, os.WriteFile(path, data, 0o644))
+		}},
+		{name: "truncated layer", want: "want 65536", damage: func(t *testing.T, dir string) {
+			require.NoError(t, os.Truncate(filepath.Join(dir, sdr.LayerFileName(2)), 4096))
+		}},
+		{name: "missing layer", want: "no such file", damage: func(t *testing.T, dir string) {
+			require.NoError(t, os.Remove(filepath.Join(dir, sdr.LayerFileName(1))))
+		}},
+		{name: "garbled metadata", want: "sector metadata", damage: func(t *testing.T, dir string) {
+			require.NoError(t, os.WriteFile(blockio.SectorMetaPath(dir), []byte("{"), 0o644))
+		}},
+		{name: "other replica id", want: "replica id", other: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sectors, dirs := f.sectors(t, 1)
+			cfg := Config{Graph: f.graph, ParentCache: f.cache, Layers: 2, Sectors: sectors, BlockSize: 4 << 10}
+			_, err := Run(context.Background(), cfg)
+			require.NoError(t, err)
+			if tc.damage != nil {
+				tc.damage(t, dirs[0])
+			}
+			want := [][]byte{f.want[0][0], f.want[0][1]}
+			if tc.other {
+				cfg.Sectors[0].ReplicaID = replicaID(1)
+				want = [][]byte{f.want[1][0], f.want[1][1]}
+			}
+			res, err := Run(context.Background(), cfg)
+			require.NoError(t, err)
+			require.Len(t, res.Warnings, 1)
+			require.Contains(t, res.Warnings[0], "discarded")
+			require.Contains(t, res.Warnings[0], tc.want)
+			require.Equal(t, 2*f.graph.Nodes(), res.Sectors[0].Nodes, "labeled from scratch")
+			for layer := 1; layer <= 2; layer++ {
+				got, err := os.ReadFile(filepath.Join(dirs[0], sdr.LayerFileName(layer)))
+				require.NoError(t, err)
+				require.True(t, bytes.Equal(want[layer-1], got), "layer %d", layer)
+			}
+		})
 	}
 }
 

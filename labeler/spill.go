@@ -3,6 +3,7 @@ package labeler
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -102,7 +103,6 @@ func (r *run) newSpillPlacer(ctx context.Context, js *jobState, j *pool.Job) (*s
 }
 
 func (p *spillPlacer) startLayer(ctx context.Context, layer int, file *blockio.LayerFile) error {
-	file.SetDropAfterWrite()
 	m, err := blockio.MapFile(file.TempPath(), int64(p.run.cfg.Graph.SectorSize()))
 	if err != nil {
 		return err
@@ -172,7 +172,24 @@ func (p *spillPlacer) endLayer(ctx context.Context, layer int) error {
 	if err != nil || layer == p.run.cfg.Layers {
 		return err
 	}
-	next := p.js.cur // becomes prev after the swap in job
+	return p.promote(ctx, p.js.cur) // cur becomes prev after the swap in job
+}
+
+// loadPrev maps a layer committed by an earlier run as the previous layer
+// and promotes its first plan.Expander blocks, as endLayer would have.
+func (p *spillPlacer) loadPrev(ctx context.Context, layer int) error {
+	m, err := blockio.MapFile(filepath.Join(p.js.sector.Dir, sdr.LayerFileName(layer)), int64(p.run.cfg.Graph.SectorSize()))
+	if err != nil {
+		return err
+	}
+	p.prevMap = m
+	return p.promote(ctx, p.js.prev)
+}
+
+// promote reads the first plan.Expander blocks of the layer mapped by
+// prevMap into the expander slots, sequentially, and points next at them
+// and at the mapping for the rest.
+func (p *spillPlacer) promote(ctx context.Context, next *layerView) error {
 	for b := range next.blocks {
 		if b < p.plan.Expander {
 			slot := p.run.arena.Block(int(p.expSlots[b]))

@@ -27,7 +27,7 @@ type benchShape struct {
 // a few minutes on two cores.
 func benchDefaults(quick bool) benchShape {
 	if quick {
-		return benchShape{"16MiB", 2, 2, "", "1.25"}
+		return benchShape{"16MiB", 2, 2, "", "1.25,1.1"}
 	}
 	return benchShape{"64MiB", 4, 4, "1.5,1.375", "1.2,1.1"}
 }
@@ -36,12 +36,12 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "bench")
 	var gf graphFlags
 	gf.register(fs)
-	quick := fs.Bool("quick", false, "a short sweep: 16MiB sectors, 2 sectors, 2 layers, one spill point")
+	quick := fs.Bool("quick", false, "a short sweep: 16MiB sectors, 2 sectors, 2 layers, two spill points")
 	sectors := fs.Int("sectors", 0, "sectors sealed at each point (default 4; 2 with --quick)")
 	parallel := fs.Int("parallel", 0, "sectors hashing at once, the pool's N (default: --sectors)")
 	layers := fs.Int("layers", 0, "layers per sector (default 4; 2 with --quick)")
 	poolPoints := fs.String("pool", "", "DRAM per sector, in multiples of the sector size, for extra pool sizes between the minimum and the maximum (default 1.5,1.375; none with --quick)")
-	spill := fs.String("spill", "", "DRAM per sector, in multiples of the sector size, for the spill points below the pool minimum (default 1.2,1.1; 1.25 with --quick)")
+	spill := fs.String("spill", "", "DRAM per sector, in multiples of the sector size, for the spill points below the pool minimum (default 1.2,1.1; 1.25,1.1 with --quick)")
 	out := fs.String("out", "pc1-bench", "directory for bench.csv, bench.json, bench.png, bench.svg and the first point's layer files")
 	cacheDir := fs.String("cache-dir", "", "parent cache directory (default $FIL_PROOFS_PARENT_CACHE or /var/tmp/filecoin-parents)")
 	blockSize := fs.String("block-size", "", "pool block size (default: the seal's)")

@@ -42,7 +42,7 @@ func (g *graphFlags) resolve() (graphSpec, error) {
 			return graphSpec{}, usagef("--sector-size: %v", err)
 		}
 		if err := sdr.CheckSectorSize(s); err != nil {
-			return graphSpec{}, usagef("--sector-size %s: %v", g.sectorSize, err)
+			return graphSpec{}, usagef("--sector-size %q: %v", g.sectorSize, err)
 		}
 		size = s
 	}
@@ -95,7 +95,7 @@ func (g *graphFlags) resolve() (graphSpec, error) {
 		return graphSpec{}, usagef("--proof: %v", err)
 	}
 	if size != 0 && size != p.SectorSize {
-		return graphSpec{}, usagef("--sector-size %s does not match %s (%s); for other sizes use --porep-id", g.sectorSize, p.Name, sdr.FormatSize(p.SectorSize))
+		return graphSpec{}, usagef("--sector-size %q does not match %s (%s); for other sizes use --porep-id", g.sectorSize, p.Name, sdr.FormatSize(p.SectorSize))
 	}
 	graph, err := sdr.NewProofGraph(p)
 	if err != nil {

@@ -50,6 +50,7 @@ func commands() []command {
 		{"seal", "label sectors through the shared pool and write their layer files", runSeal},
 		{"parents", "generate or reuse a parent cache and print its path and digest", runParents},
 		{"plan", "how many sectors fit this machine's RAM and NVMe, and how fast they label", runPlan},
+		{"verify", "check sealed sectors' layer files by recomputing sampled (or all) labels", runVerify},
 		{"bench", "sweep DRAM per sector from no sharing down through spill; write bench.csv/json/png/svg", runBench},
 	}
 }

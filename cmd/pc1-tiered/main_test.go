@@ -179,6 +179,7 @@ func TestBadInput(t *testing.T) {
 			if tc.args != nil {
 				require.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
 			}
+			requireNoOutput(t, tc.args)
 		})
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/pc1-tiered/pc1-tiered/bench"
@@ -21,7 +23,7 @@ type hexList []string
 func (h *hexList) String() string     { return strings.Join(*h, ",") }
 func (h *hexList) Set(v string) error { *h = append(*h, v); return nil }
 
-func runSeal(ctx context.Context, e *env, args []string) error {
+func runSeal(ctx context.Context, e *env, args []string) (err error) {
 	fs := newFlagSet(e, "seal")
 	var gf graphFlags
 	gf.register(fs)
@@ -65,10 +67,22 @@ func runSeal(ctx context.Context, e *env, args []string) error {
 	if cfg.BlockSize, err = sizeFlag("--block-size", *blockSize, "", e.getenv); err != nil {
 		return err
 	}
+	// A seal refused before labeling starts (a bad pool size or report
+	// path, a broken parent cache) leaves no empty directories behind.
+	var made []string
+	defer func() {
+		if err != nil {
+			for _, d := range slices.Backward(made) {
+				os.Remove(d) // only if still empty
+			}
+		}
+	}()
 	for i, id := range ids {
 		dir := filepath.Join(*out, fmt.Sprintf("sector-%d", i))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("output directory: %w", err)
+		m, err := mkdirAll(dir)
+		made = append(made, m...)
+		if err != nil {
+			return fmt.Errorf("output directory %s: %w", dir, err)
 		}
 		cfg.Sectors = append(cfg.Sectors, labeler.Sector{ReplicaID: id, Dir: dir})
 	}
@@ -94,6 +108,9 @@ func runSeal(ctx context.Context, e *env, args []string) error {
 	progress.Start()
 	rep, err := bench.Seal(ctx, cfg)
 	progress.Stop()
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("interrupted (%v): finished blocks are on disk; run the same command again to resume", context.Cause(ctx))
+	}
 	if err != nil {
 		return err
 	}
@@ -164,4 +181,21 @@ func sizeFlag(name, value, envName string, getenv func(string) string) (uint64, 
 		return 0, usagef("%s: %v", name, err)
 	}
 	return n, nil
+}
+
+// mkdirAll is os.MkdirAll that also returns the directories it created,
+// parents first.
+func mkdirAll(dir string) ([]string, error) {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); !errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	slices.Reverse(missing)
+	return missing, os.MkdirAll(dir, 0o755)
 }

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"github.com/stretchr/testify/require"
+)
+
+// runMainEnv makes the test binary run the command itself (TestMain), so
+// tests can kill a real pc1-tiered process.
+const runMainEnv = "PC1_TIERED_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// TestSealSurvivesKill kills a real seal with SIGKILL at random points
+// (different layers, mid-block: the process is hashing when it dies), and
+// once with SIGTERM, resuming it each time with the same command line;
+// the final layer files must equal an uninterrupted run's.
+func TestSealSurvivesKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts several processes")
+	}
+	cache := t.TempDir()
+	args := []string{"seal", "--sector-size", "1MiB", "--layers", "3", "--sectors", "2", "--parallel", "2",
+		"--block-size", "4KiB", "--cache-dir", cache}
+	ref := t.TempDir()
+	code, _, stderr := runCLI(t, nil, append(args, "--out", ref)...)
+	require.Equal(t, 0, code, stderr)
+
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("kill points drawn with seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	out := t.TempDir()
+	progress := func(layer int) string {
+		return filepath.Join(out, "sector-0", sdr.LayerFileName(layer)+".partial.progress")
+	}
+	kills := []struct {
+		layer  int
+		signal syscall.Signal
+	}{{1, syscall.SIGKILL}, {2, syscall.SIGKILL}, {2, syscall.SIGTERM}, {3, syscall.SIGKILL}}
+	for _, k := range kills {
+		// Kill once sector 0 has logged this many blocks (24-byte records)
+		// of the layer; 256 blocks make a layer.
+		records := int64(1 + rng.IntN(200))
+		cmd := exec.Command(os.Args[0], append(args, "--out", out)...)
+		cmd.Env = append(os.Environ(), runMainEnv+"=1")
+		var errOut bytes.Buffer
+		cmd.Stderr = &errOut
+		require.NoError(t, cmd.Start())
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		killed := false
+	poll:
+		for {
+			select {
+			case err := <-done:
+				t.Fatalf("seal ended (%v) before layer %d had %d blocks logged: %s", err, k.layer, records, errOut.String())
+			default:
+			}
+			if st, err := os.Stat(progress(k.layer)); err == nil && st.Size() >= records*24 {
+				require.NoError(t, cmd.Process.Signal(k.signal))
+				killed = true
+				break poll
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		require.True(t, killed)
+		err := <-done
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit)
+		if k.signal == syscall.SIGTERM {
+			require.Equal(t, 1, exit.ExitCode(), errOut.String())
+			require.Contains(t, errOut.String(), "run the same command again to resume")
+		} else {
+			require.Equal(t, -1, exit.ExitCode(), "killed by a signal")
+		}
+		t.Logf("%v in layer %d after %d blocks", k.signal, k.layer, records)
+		// Whatever carries a final name is complete and correct.
+		for s := range 2 {
+			for layer := 1; layer <= 3; layer++ {
+				got, err := os.ReadFile(filepath.Join(out, fmt.Sprintf("sector-%d", s), sdr.LayerFileName(layer)))
+				if err != nil {
+					continue
+				}
+				want, err := os.ReadFile(filepath.Join(ref, fmt.Sprintf("sector-%d", s), sdr.LayerFileName(layer)))
+				require.NoError(t, err)
+				require.True(t, bytes.Equal(want, got), "sector %d layer %d has a final name but differs", s, layer)
+			}
+		}
+	}
+
+	code, stdout, stderr := runCLI(t, nil, append(args, "--out", out)...)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "resumed at layer 3")
+	for s := range 2 {
+		for layer := 1; layer <= 3; layer++ {
+			name := filepath.Join(fmt.Sprintf("sector-%d", s), sdr.LayerFileName(layer))
+			want, err := os.ReadFile(filepath.Join(ref, name))
+			require.NoError(t, err)
+			got, err := os.ReadFile(filepath.Join(out, name))
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(want, got), "%s differs from the uninterrupted run", name)
+		}
+		entries, err := os.ReadDir(filepath.Join(out, fmt.Sprintf("sector-%d", s)))
+		require.NoError(t, err)
+		require.Len(t, entries, 4, "three layers and the metadata: no partial file or progress log left")
+	}
+}

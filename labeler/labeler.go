@@ -68,6 +68,9 @@ type Config struct {
 	// block with the sector index, layer and nodes done in that layer. It
 	// must be cheap and safe for concurrent use.
 	OnProgress func(sector, layer int, nodesDone uint64)
+	// Live, if set, shows the batch's pool and spill counters while it
+	// runs.
+	Live *Live
 
 	// portable forces the copy-and-crypto/sha256 hashing path, so tests
 	// check it on machines that have the SHA extensions.
@@ -253,6 +256,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer p.Close()
+	if cfg.Live != nil {
+		cfg.Live.attach(p, spill)
+		defer cfg.Live.attach(nil, nil)
+	}
 	arena, warning, err := tier.NewArena(p.NumBlocks(), cfg.BlockSize, tier.ArenaOptions{HugeTLB: cfg.HugeTLB, Populate: true})
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -434,5 +435,36 @@ func TestDefaultBlockSizes(t *testing.T) {
 	} {
 		require.Equal(t, tc.pool, DefaultBlockSize(tc.sector), "pool blocks for %d", tc.sector)
 		require.Equal(t, tc.spill, DefaultSpillBlockSize(tc.sector), "spill blocks for %d", tc.sector)
+	}
+}
+
+// TestLive watches a batch's counters from its progress callback: the pool
+// is in use while it runs and released after.
+func TestLive(t *testing.T) {
+	f := newFixture(t, 64<<10, 2, 0)
+	for _, dram := range []uint64{0, 2 * 3 * (4 << 10)} {
+		sectors, _ := f.sectors(t, 2)
+		live := &Live{}
+		var seen LiveCounts
+		var mu sync.Mutex
+		res, err := Run(context.Background(), Config{
+			Graph: f.graph, ParentCache: f.cache, Layers: 2, Sectors: sectors, BlockSize: 4 << 10, Parallel: 2, DRAMBudget: dram, Live: live,
+			OnProgress: func(int, int, uint64) {
+				c := live.Counts()
+				mu.Lock()
+				seen.PoolInUseBytes = max(seen.PoolInUseBytes, c.PoolInUseBytes)
+				seen.PoolBytes = c.PoolBytes
+				seen.ColdReads = max(seen.ColdReads, c.ColdReads)
+				mu.Unlock()
+			},
+		})
+		require.NoError(t, err)
+		require.Equal(t, res.PoolSize, seen.PoolBytes)
+		require.NotZero(t, seen.PoolInUseBytes)
+		require.LessOrEqual(t, seen.PoolInUseBytes, seen.PoolBytes)
+		if dram != 0 {
+			require.NotZero(t, seen.ColdReads, "a spilling batch reads cold labels")
+		}
+		require.Equal(t, LiveCounts{}, live.Counts(), "nothing after the batch")
 	}
 }

@@ -294,12 +294,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	r := &run{
-		cfg:   &cfg,
-		pool:  p,
-		arena: arena,
-		slots: make(chan struct{}, jobs),
-		cores: make(chan struct{}, runtime.GOMAXPROCS(0)),
-		shaNI: cpuHasSHANI() && !cfg.portable,
+		cfg:    &cfg,
+		pool:   p,
+		arena:  arena,
+		slots:  make(chan struct{}, jobs),
+		cores:  make(chan struct{}, runtime.GOMAXPROCS(0)),
+		shaNI:  cpuHasSHANI() && !cfg.portable,
 		spill:  spill,
 		starts: starts,
 	}

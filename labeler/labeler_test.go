@@ -2,9 +2,9 @@ package labeler
 
 import (
 	"bytes"
-	"hash/crc32"
 	"context"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"sync"

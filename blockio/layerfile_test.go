@@ -94,7 +94,7 @@ func TestLayerFileDropAfterWrite(t *testing.T) {
 			const blocks = 3
 			l, err := CreateLayerFile(dir, 1, uint64(blocks*block))
 			require.NoError(t, err)
-					want := make([]byte, blocks*block)
+			want := make([]byte, blocks*block)
 			for i := range want {
 				want[i] = byte(i * 7)
 			}

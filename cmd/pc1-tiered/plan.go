@@ -35,6 +35,7 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 	layers := fs.Int("layers", 0, "layer count (default: the proof's, or 2 for non-production sizes)")
 	blockSize := fs.String("block-size", "", "pool block size (default: the seal's, sector size / 16, at most 32MiB)")
 	efficiency := fs.Float64("efficiency", bench.DefaultEfficiency, "share of the single-core SHA-256 rate a core labels at with every parent in DRAM")
+	spillEff := fs.Float64("spill-efficiency", bench.DefaultSpillPathEfficiency, "share of the probed random-read rate the spill tier draws (measured by bench's spill points against the probe)")
 	coldCPU := fs.Duration("cold-read-cpu", 0, "CPU time per cold read, e.g. 20us (default: the kernel CPU per page-cache miss the probe measures)")
 	probeSize := fs.String("probe-size", "1GiB", "size of each device probe's temporary file")
 	probeTime := fs.Duration("probe-time", blockio.DefaultProbeDuration, "time each device probe spends measuring")
@@ -61,6 +62,9 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 	if *cores < 1 {
 		return usagef("--cores %d: must be at least 1", *cores)
 	}
+	if *spillEff <= 0 || *spillEff > 1 {
+		return usagef("--spill-efficiency %g: want a share in (0, 1]", *spillEff)
+	}
 	if *efficiency <= 0 || *efficiency > 4 {
 		return usagef("--efficiency %g: want a factor in (0, 4]", *efficiency)
 	}
@@ -71,7 +75,7 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 		return usagef("--probe-time %s: must be positive", *probeTime)
 	}
 	in := bench.PlanInput{Graph: spec.graph, Layers: *layers, Sectors: *sectors, Cores: *cores,
-		Efficiency: *efficiency, ColdReadCPUSeconds: coldCPU.Seconds()}
+		Efficiency: *efficiency, SpillPathEfficiency: *spillEff, ColdReadCPUSeconds: coldCPU.Seconds()}
 	if in.RAM, err = sizeFlag("--ram", *ram, "", e.getenv); err != nil {
 		return err
 	}

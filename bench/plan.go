@@ -328,9 +328,9 @@ func Plan(in PlanInput) (PlanResult, error) {
 	r.NodesPerSecondPerCore = p.vCore
 	r.AllDRAMNodesPerSecond = float64(r.HashingCores) * p.vCore
 	p.step("all-DRAM speed per core = %s SHA-256 compressions/s (%s, measured) / %d per node x efficiency %.2f = %s nodes/s",
-		rate(in.SHA.CompressionsPerSecond), in.SHA.Implementation, sdr.CompressionsPerNode, in.Efficiency, rate(p.vCore))
+		humanRate(in.SHA.CompressionsPerSecond), in.SHA.Implementation, sdr.CompressionsPerNode, in.Efficiency, humanRate(p.vCore))
 	p.step("hashing cores C' = min(cores %d, N %d) = %d; all-DRAM batch speed = %d x %s = %s nodes/s",
-		in.Cores, n, r.HashingCores, r.HashingCores, rate(p.vCore), rate(r.AllDRAMNodesPerSecond))
+		in.Cores, n, r.HashingCores, r.HashingCores, humanRate(p.vCore), humanRate(r.AllDRAMNodesPerSecond))
 
 	p.maxSectors()
 
@@ -354,11 +354,11 @@ func Plan(in PlanInput) (PlanResult, error) {
 			r.BatchSeconds = float64(n) * float64(in.Layers) * float64(g.Nodes()) / r.NodesPerSecond
 		}
 		p.step("batch time = N %d x L %d x %d nodes / %s nodes/s = %s; slowdown vs all-DRAM = %.3f",
-			n, in.Layers, g.Nodes(), rate(r.NodesPerSecond), duration(r.BatchSeconds), r.Slowdown)
+			n, in.Layers, g.Nodes(), humanRate(r.NodesPerSecond), duration(r.BatchSeconds), r.Slowdown)
 		if best := min(in.Cores, r.MaxSectorsFullSpeed); r.Regime != RegimeFullSpeed && best >= 1 {
 			v := float64(best) * p.vCore
 			p.step("for comparison: %d sector(s) at a time (min(cores, largest N at full speed)) label %s nodes/s with no spill and no pool waits",
-				best, rate(v))
+				best, humanRate(v))
 		}
 	}
 	return *r, nil
@@ -434,9 +434,9 @@ func (p *planner) fullSpeed() {
 	p.step("%s >= default pool %s: no spill, pool %s, %s DRAM per sector; measured %.2f of the maximum pool's speed at the default, taken as full speed",
 		humanize.IBytes(r.AvailableBytes), humanize.IBytes(r.PoolDefault), humanize.IBytes(r.PoolSizeBytes),
 		humanize.IBytes(r.DRAMPerSectorBytes), poolDefaultRatio)
-	p.step("expected speed = all-DRAM %s nodes/s", rate(r.NodesPerSecond))
+	p.step("expected speed = all-DRAM %s nodes/s", humanRate(r.NodesPerSecond))
 	r.Verdict = fmt.Sprintf("%d x %s sectors fit without spill at full speed: pool %s (%s DRAM per sector), %s nodes/s",
-		r.Sectors, humanize.IBytes(p.s), humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.DRAMPerSectorBytes), rate(r.NodesPerSecond))
+		r.Sectors, humanize.IBytes(p.s), humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.DRAMPerSectorBytes), humanRate(r.NodesPerSecond))
 }
 
 func (p *planner) poolLimited() {
@@ -454,9 +454,9 @@ func (p *planner) poolLimited() {
 		humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(p.b), humanize.IBytes(r.DRAMPerSectorBytes))
 	p.step("pool-wait factor = %.2f + (%.2f - %.2f) x (pool - min) / (default - min) = %.2f + %.2f x %.3f = %.3f (linear interpolation of the README's measured %.2f at the minimum and %.2f at the default: 4 x 64 MiB sectors on 2 cores)",
 		poolMinRatio, poolDefaultRatio, poolMinRatio, poolMinRatio, poolDefaultRatio-poolMinRatio, frac, ratio, poolMinRatio, poolDefaultRatio)
-	p.step("expected speed = %s x %.3f = %s nodes/s", rate(r.AllDRAMNodesPerSecond), ratio, rate(r.NodesPerSecond))
+	p.step("expected speed = %s x %.3f = %s nodes/s", humanRate(r.AllDRAMNodesPerSecond), ratio, humanRate(r.NodesPerSecond))
 	r.Verdict = fmt.Sprintf("%d x %s sectors fit without spill but below the default pool: pool %s (%s DRAM per sector), %s nodes/s (%.2f x full speed)",
-		r.Sectors, humanize.IBytes(p.s), humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.DRAMPerSectorBytes), rate(r.NodesPerSecond), ratio)
+		r.Sectors, humanize.IBytes(p.s), humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.DRAMPerSectorBytes), humanRate(r.NodesPerSecond), ratio)
 }
 
 func (p *planner) cannotFit(why string) {
@@ -557,7 +557,7 @@ func (p *planner) spill() {
 	} else if first.v > 0 && later.v > 0 {
 		r.NodesPerSecond = L / (1/first.v + (L-1)/later.v)
 		p.step("batch speed = L / (1/V1 + (L-1)/V2..L) = %d / (1/%s + %d/%s) = %s nodes/s",
-			in.Layers, rate(first.v), in.Layers-1, rate(later.v), rate(r.NodesPerSecond))
+			in.Layers, humanRate(first.v), in.Layers-1, humanRate(later.v), humanRate(r.NodesPerSecond))
 	}
 	if r.NodesPerSecond <= 0 {
 		p.cannotFit("the spill devices serve no random reads")
@@ -566,10 +566,10 @@ func (p *planner) spill() {
 	r.Regime, r.Feasible = RegimeSpill, true
 	r.SealFlags = fmt.Sprintf("--parallel %d --dram %s --out DIR-ON-NVME", n, sdr.FormatSize(r.PoolSizeBytes))
 	p.step("device reads asked in layers 2..L = %.3f x %s = %s/s of the devices' %s/s",
-		sp.PageReadsPerNode, rate(sp.LaterNodesPerSecond), rate(sp.DeviceReadsPerSecond), rate(r.DeviceReadsPerSecond))
+		sp.PageReadsPerNode, humanRate(sp.LaterNodesPerSecond), humanRate(sp.DeviceReadsPerSecond), humanRate(r.DeviceReadsPerSecond))
 	r.Verdict = fmt.Sprintf("%d x %s sectors need spill: --dram %s (%s DRAM per sector, %s per sector spilled), %s nodes/s (%.3f x all-DRAM)",
 		n, humanize.IBytes(p.s), humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.DRAMPerSectorBytes),
-		humanize.IBytes(sp.SpilledBytesPerSector), rate(r.NodesPerSecond), r.NodesPerSecond/r.AllDRAMNodesPerSecond)
+		humanize.IBytes(sp.SpilledBytesPerSector), humanRate(r.NodesPerSecond), r.NodesPerSecond/r.AllDRAMNodesPerSecond)
 }
 
 // deviceRate sums the devices' random read rates, counting a device that
@@ -580,8 +580,8 @@ func (p *planner) deviceRate() float64 {
 	var order []uint64
 	for _, d := range p.in.Devices {
 		p.step("device %s (%s, dev %d:%d, %s): %s random 4 KiB reads/s at depth %d, %s kernel CPU/read; page-cache misses %s/s at %s kernel + %s user CPU/read; sequential %s/s",
-			d.Dir, d.FSType, unix.Major(d.Device), unix.Minor(d.Device), directName(d.Direct), rate(d.RandomReadsPerSecond), d.QueueDepth,
-			micros(d.KernelCPUSecondsPerRead), rate(d.MissReadsPerSecond), micros(d.MissKernelCPUSecondsPerRead),
+			d.Dir, d.FSType, unix.Major(d.Device), unix.Minor(d.Device), directName(d.Direct), humanRate(d.RandomReadsPerSecond), d.QueueDepth,
+			micros(d.KernelCPUSecondsPerRead), humanRate(d.MissReadsPerSecond), micros(d.MissKernelCPUSecondsPerRead),
 			micros(d.MissUserCPUSecondsPerRead), humanize.IBytes(uint64(d.SeqReadBytesPerSecond)))
 		p.r.Warnings = append(p.r.Warnings, d.Warnings...)
 		if d.InMemory && len(d.Warnings) == 0 {
@@ -598,9 +598,9 @@ func (p *planner) deviceRate() float64 {
 	var terms []string
 	for _, dev := range order {
 		sum += best[dev]
-		terms = append(terms, rate(best[dev]))
+		terms = append(terms, humanRate(best[dev]))
 	}
-	p.step("device random reads R = %s = %s/s (one figure per distinct device)", strings.Join(terms, " + "), rate(sum))
+	p.step("device random reads R = %s = %s/s (one figure per distinct device)", strings.Join(terms, " + "), humanRate(sum))
 	if need := uint64(p.r.Sectors) * uint64(p.in.Layers) * p.s; len(p.in.Devices) > 0 {
 		// Directories on one device share its free space.
 		freeOn := map[uint64]uint64{}
@@ -628,14 +628,14 @@ func (p *planner) layerRate(cold float64, name string) layerSpeed {
 	cp := float64(r.HashingCores)
 	cpu := cp / (1/p.vCore + cold*c)
 	if cold == 0 {
-		p.step("%s: no page reads: V = %s nodes/s", name, rate(cpu))
+		p.step("%s: no page reads: V = %s nodes/s", name, humanRate(cpu))
 		return layerSpeed{cpu: cpu, dev: 0, v: cpu}
 	}
 	eff := p.in.SpillPathEfficiency
 	dev := eff * r.DeviceReadsPerSecond / cold
 	v := min(cpu, dev)
 	p.step("%s: CPU bound C' / (1/v_core + reads x c) = %d / (%s + %.3f x %s) = %s nodes/s; device bound e x R / reads = %.2f x %s / %.3f = %s nodes/s; V = %s nodes/s",
-		name, r.HashingCores, micros(1/p.vCore), cold, micros(c), rate(cpu), eff, rate(r.DeviceReadsPerSecond), cold, rate(dev), rate(v))
+		name, r.HashingCores, micros(1/p.vCore), cold, micros(c), humanRate(cpu), eff, humanRate(r.DeviceReadsPerSecond), cold, humanRate(dev), humanRate(v))
 	return layerSpeed{cpu: cpu, dev: dev, v: v}
 }
 
@@ -734,16 +734,6 @@ func sampleColdBase(g *sdr.Graph, blockNodes, window uint64, samples int) float6
 		}
 	}
 	return float64(cold) / float64(samples)
-}
-
-func rate(v float64) string {
-	switch {
-	case v >= 1e6:
-		return fmt.Sprintf("%.2fM", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.1fK", v/1e3)
-	}
-	return fmt.Sprintf("%.0f", v)
 }
 
 func micros(sec float64) string { return fmt.Sprintf("%.1f µs", sec*1e6) }

@@ -109,12 +109,13 @@ func (p *Progress) draw(interval time.Duration) {
 	io.WriteString(p.w, b.String())
 }
 
+// humanRate formats a rate for a person: 1.25M, 68.7K, 950.
 func humanRate(r float64) string {
 	switch {
 	case r >= 1e6:
 		return fmt.Sprintf("%.2fM", r/1e6)
 	case r >= 1e3:
-		return fmt.Sprintf("%.1fk", r/1e3)
+		return fmt.Sprintf("%.1fK", r/1e3)
 	}
 	return fmt.Sprintf("%.0f", r)
 }

@@ -87,9 +87,22 @@ func TestPageCacheBytes(t *testing.T) {
 	require.NoError(t, err)
 	require.Less(t, after, cached, "dropped pages leave the cache")
 
+	// Larger than one mincore chunk (32 MiB): drop the first 8 MiB only.
+	big := filepath.Join(t.TempDir(), "big")
+	require.NoError(t, os.WriteFile(big, bytes.Repeat([]byte{2}, 40<<20), 0o644))
+	f, err = os.Open(big)
+	require.NoError(t, err)
+	require.NoError(t, f.Sync())
+	require.NoError(t, unix.Fadvise(int(f.Fd()), 0, 8<<20, unix.FADV_DONTNEED))
+	f.Close()
+	n, err := PageCacheBytes(big)
+	require.NoError(t, err)
+	require.LessOrEqual(t, n, uint64(32<<20))
+	require.Greater(t, n, uint64(30<<20), "the cached 32 MiB past the first chunk are counted")
+
 	empty := filepath.Join(t.TempDir(), "empty")
 	require.NoError(t, os.WriteFile(empty, nil, 0o644))
-	n, err := PageCacheBytes(empty)
+	n, err = PageCacheBytes(empty)
 	require.NoError(t, err)
 	require.Zero(t, n)
 }

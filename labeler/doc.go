@@ -2,6 +2,15 @@
 // shared block pool: one job (goroutine) per sector, at most N hashing at
 // once, each walking every layer block by block.
 //
+// With lockstep groups (Config.Lockstep, lockstep.go), one job labels k
+// sectors of the batch together: one walk of the parent cache serves all
+// of them, and each node's k labels are hashed at once by a k-stream
+// SHA-NI kernel, which keeps a core's SHA unit busier than one sector's
+// chain of dependent compressions can. To the pool a group is one job on
+// a sector k times as large (blocks of k x BlockSize, one part per
+// sector), so everything said below of a job holds for a group; each
+// sector still has its own layer files, metadata and resume point.
+//
 // A job acquires the current layer's blocks from the pool as it advances,
 // labels each block's nodes (base parents come from the current layer,
 // which is always behind the node; expander parents from the previous
@@ -34,6 +43,10 @@
 //   - With a DRAM budget below the pool minimum, jobs spill (spill.go and
 //     the tier package): cold labels are read back through mappings of the
 //     layer files, prefetched ahead of the hashing and dropped once passed.
-//   - The hashing loop (labelRange) allocates nothing and makes no interface
-//     calls; parents are read ahead from the parent cache by blockio.
+//   - A lockstep group holds sectors that resume at the same layer, and
+//     starts that layer at the shortest durable prefix among them; groups
+//     never spill (single-sector jobs do).
+//   - The hashing loops (labelRange, and groupLabeler.labelRange for
+//     groups) allocate nothing and make no interface calls; parents are
+//     read ahead from the parent cache by blockio.
 package labeler

@@ -53,10 +53,20 @@ type Config struct {
 	PoolSize uint64
 	// BlockSize is the pool block size in bytes; 0 means DefaultBlockSize.
 	BlockSize uint64
-	// Parallel is how many sectors hash at once (each on its own
-	// goroutine); 0 means GOMAXPROCS. Extra sectors wait for a slot
-	// without holding pool blocks.
+	// Parallel is how many sectors hash at once; 0 means GOMAXPROCS.
+	// Extra sectors wait for a slot without holding pool blocks.
 	Parallel int
+	// Lockstep is how many sectors one job labels together (a lockstep
+	// group, lockstep.go): 0 chooses automatically, 1 labels each sector
+	// on its own, 2 to 4 forces groups of that many (at most Jobs). A
+	// group shares one walk of the parent cache and hashes its sectors'
+	// labels of a node together, which keeps the SHA unit busier than one
+	// sector can. The automatic choice is 2 when at least 2 x GOMAXPROCS
+	// sectors hash at once, so every core still has a group, the CPU has
+	// the SHA extensions and the pool size and DRAM budget leave room for
+	// the groups' pool; otherwise 1. Groups do not spill: forcing them
+	// with a DRAM budget that turns the spill tier on is an error.
+	Lockstep int
 	// HugeTLB asks for reserved hugepages for the DRAM arena.
 	HugeTLB bool
 	// DRAMBudget, when set, caps the DRAM the pool may use. A budget below
@@ -98,14 +108,15 @@ func blockSizeFor(sectorSize, perLayer uint64) uint64 {
 	return max(b, min(sectorSize, 4<<10))
 }
 
-// spills reports whether the DRAM budget is below the pool minimum, which
-// turns the spill tier on.
+// spills reports whether the DRAM budget is below the pool minimum for
+// single-sector jobs, which turns the spill tier on.
 func (c *Config) spills() bool {
 	lo, _, _ := pool.Bounds(c.Graph.SectorSize(), c.Jobs())
 	return c.DRAMBudget != 0 && c.DRAMBudget < lo
 }
 
-// Jobs is the number of sectors that hash at once: the pool's N.
+// Jobs is the number of sectors that hash at once: the pool's N, or with
+// lockstep groups of k sectors, k times the pool's N, ceil(Jobs/k) groups.
 func (c *Config) Jobs() int {
 	p := c.Parallel
 	if p <= 0 {
@@ -139,6 +150,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("block size %d: must be a power of two from 32 bytes to the sector size (%d)", b, s)
 	}
 	c.BlockSize = b
+	if c.Lockstep < 0 || c.Lockstep > maxStreams {
+		return fmt.Errorf("lockstep %d: must be 0 (automatic), 1 (off) or a group size from 2 to %d", c.Lockstep, maxStreams)
+	}
 	return nil
 }
 
@@ -183,6 +197,13 @@ type Result struct {
 	DRAMBudget uint64
 	// Spill is set when the spill tier was used.
 	Spill *SpillResult
+	// Lockstep is the number of sectors labeled together by one job
+	// (1: each on its own). Pool blocks are then Lockstep x BlockSize
+	// bytes, one BlockSize part per sector.
+	Lockstep int
+	// Kernel names the hashing kernel: "sha-ni x2" (lockstep groups of 2
+	// hashed together), "sha-ni" or "portable".
+	Kernel string
 }
 
 // SpillResult counts what the spill tier did.
@@ -207,10 +228,11 @@ func (c *Config) spillPlan(pcfg *pool.Config) (*spillConfig, error) {
 	}
 	s := c.Graph.SectorSize()
 	n := c.Jobs()
-	lo, def, _ := pool.Bounds(s, n)
+	lo, _, _ := pool.Bounds(s, n)
 	if !c.spills() {
 		// The pool fits in the budget: no spill, the pool at most the
-		// budget.
+		// budget. (pcfg describes lockstep groups' pool, if any.)
+		_, def, _ := pool.Bounds(pcfg.SectorSize, pcfg.Jobs)
 		if pcfg.Size == 0 {
 			pcfg.Size = min(def, c.DRAMBudget)
 		}
@@ -240,11 +262,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	shaNI := cpuHasSHANI() && !cfg.portable
+	k, err := cfg.groupSize(runtime.GOMAXPROCS(0), shaNI && multiSHANI())
+	if err != nil {
+		return nil, err
+	}
 	jobs := cfg.Jobs()
+	// A lockstep group is one pool job on sectors k times as large, so
+	// every guarantee of the pool holds for groups as it does for sectors.
 	pcfg := pool.Config{
-		SectorSize: cfg.Graph.SectorSize(),
-		BlockSize:  cfg.BlockSize,
-		Jobs:       jobs,
+		SectorSize: uint64(k) * cfg.Graph.SectorSize(),
+		BlockSize:  uint64(k) * cfg.BlockSize,
+		Jobs:       groupsOf(jobs, k),
 		Size:       cfg.PoolSize,
 	}
 	spill, err := cfg.spillPlan(&pcfg)
@@ -253,6 +282,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	p, err := pool.New(pcfg)
 	if err != nil {
+		if k > 1 {
+			err = fmt.Errorf("lockstep groups of %d sectors: %w", k, err)
+		}
 		return nil, err
 	}
 	defer p.Close()
@@ -260,7 +292,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		cfg.Live.attach(p, spill)
 		defer cfg.Live.attach(nil, nil)
 	}
-	arena, warning, err := tier.NewArena(p.NumBlocks(), cfg.BlockSize, tier.ArenaOptions{HugeTLB: cfg.HugeTLB, Populate: true})
+	arena, warning, err := tier.NewArena(p.NumBlocks(), pcfg.BlockSize, tier.ArenaOptions{HugeTLB: cfg.HugeTLB, Populate: true})
 	if err != nil {
 		return nil, err
 	}
@@ -278,9 +310,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{
 		Sectors:    make([]SectorResult, len(cfg.Sectors)),
 		Jobs:       jobs,
-		PoolSize:   uint64(p.NumBlocks()) * cfg.BlockSize,
+		PoolSize:   uint64(p.NumBlocks()) * pcfg.BlockSize,
 		BlockSize:  cfg.BlockSize,
 		ArenaBytes: arena.Bytes(),
+		Lockstep:   k,
+		Kernel:     kernelName(k, shaNI),
 	}
 	if warning != "" {
 		res.Warnings = append(res.Warnings, warning)
@@ -297,24 +331,25 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		cfg:    &cfg,
 		pool:   p,
 		arena:  arena,
-		slots:  make(chan struct{}, jobs),
+		slots:  make(chan struct{}, pcfg.Jobs),
 		cores:  make(chan struct{}, runtime.GOMAXPROCS(0)),
-		shaNI:  cpuHasSHANI() && !cfg.portable,
+		shaNI:  shaNI,
 		spill:  spill,
 		starts: starts,
 	}
-	r.gates = make([]chan struct{}, len(cfg.Sectors))
+	groups := groupSectors(starts, k)
+	r.gates = make([]chan struct{}, len(groups))
 	for i := range r.gates {
 		r.gates[i] = make(chan struct{})
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
-	for i := range cfg.Sectors {
+	for i, members := range groups {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := r.job(ctx, i, &res.Sectors[i]); err != nil {
-				cancel(fmt.Errorf("sector %d (%s): %w", i, cfg.Sectors[i].Dir, err))
+			if err := r.job(ctx, i, members, res.Sectors); err != nil {
+				cancel(fmt.Errorf("%s: %w", r.describe(members), err))
 			}
 		}()
 	}
@@ -354,19 +389,31 @@ type run struct {
 	spill *spillConfig
 	// starts[i] is where sector i's labeling starts.
 	starts []sectorStart
-	// gates[i] closes once sector i has labeled 1/N of its first layer (or
-	// ended), letting sector i+1 start: staggered starts spread the jobs
-	// over a layer, which is what lets them share the pool.
+	// gates[i] closes once job i has labeled 1/N of its first layer (or
+	// ended), letting job i+1 start: staggered starts spread the jobs over
+	// a layer, which is what lets them share the pool.
 	gates []chan struct{}
 }
 
-func (r *run) job(ctx context.Context, idx int, res *SectorResult) (err error) {
+// describe names a job's sectors in its errors.
+func (r *run) describe(members []int) string {
+	if len(members) == 1 {
+		i := members[0]
+		return fmt.Sprintf("sector %d (%s)", i, r.cfg.Sectors[i].Dir)
+	}
+	return fmt.Sprintf("lockstep group of sectors %d to %d", members[0], members[len(members)-1])
+}
+
+// job labels the sectors listed in members (indexes into the batch), one
+// lane each: a single sector, or a lockstep group whose sectors resume at
+// the same layer. results is the batch's per-sector results.
+func (r *run) job(ctx context.Context, idx int, members []int, results []SectorResult) (err error) {
 	gate := r.gates[idx]
 	var gateOnce sync.Once
 	openGate := func() { gateOnce.Do(func() { close(gate) }) }
 	defer openGate()
 
-	start := r.starts[idx]
+	start := r.starts[members[0]]
 	if start.layer > r.cfg.Layers {
 		return nil // an earlier run committed every layer
 	}
@@ -414,14 +461,25 @@ func (r *run) job(ctx context.Context, idx int, res *SectorResult) (err error) {
 	nodesPerBlock := blockSize / sdr.NodeSize
 	blocksPerLayer := int(g.SectorSize() / blockSize)
 	js := &jobState{
-		idx:           idx,
-		sector:        r.cfg.Sectors[idx],
-		res:           res,
-		nl:            newNodeLabeler(r.shaNI),
 		stream:        stream,
-		cur:           newLayerView(blocksPerLayer, nodesPerBlock),
-		prev:          newLayerView(blocksPerLayer, nodesPerBlock),
 		nodesPerBlock: nodesPerBlock,
+	}
+	for _, i := range members {
+		js.lanes = append(js.lanes, &lane{
+			idx:    i,
+			sector: r.cfg.Sectors[i],
+			res:    &results[i],
+			nl:     newNodeLabeler(r.shaNI),
+			cur:    newLayerView(blocksPerLayer, nodesPerBlock),
+			prev:   newLayerView(blocksPerLayer, nodesPerBlock),
+			meta:   r.starts[i].meta,
+		})
+	}
+	js.lane = js.lanes[0]
+	if len(js.lanes) > 1 {
+		if js.group, err = newGroupLabeler(js.lanes, r.shaNI); err != nil {
+			return err
+		}
 	}
 	var place placer
 	if r.spill != nil {
@@ -434,8 +492,11 @@ func (r *run) job(ctx context.Context, idx int, res *SectorResult) (err error) {
 	} else {
 		place = &poolPlacer{run: r, js: js, job: j}
 	}
+	// Runs before the pool blocks go back (j.Leave): a partial layer's
+	// queued writes read them. The files and their progress logs stay, so
+	// the next run resumes from what reached the disk.
+	defer js.closeFiles()
 	staggerAt := nodes / uint64(r.pool.Jobs())
-	meta := start.meta
 
 	if start.layer > 1 {
 		if err := place.loadPrev(ctx, start.layer-1); err != nil {
@@ -443,53 +504,132 @@ func (r *run) job(ctx context.Context, idx int, res *SectorResult) (err error) {
 		}
 	}
 	for layer := start.layer; layer <= r.cfg.Layers; layer++ {
-		var file *blockio.LayerFile
-		var durable int64
-		if layer == start.layer {
-			file, durable, err = blockio.ResumeLayerFile(js.sector.Dir, layer, g.SectorSize(), int64(blockSize))
-			if durable > 0 || layer > 1 {
-				res.ResumedLayer, res.ResumedNode = layer, uint64(durable)/sdr.NodeSize
-			}
-		} else {
-			file, err = blockio.CreateLayerFile(js.sector.Dir, layer, g.SectorSize())
-		}
+		startBlock, err := r.openLayer(js, layer, layer == start.layer, blocksPerLayer)
 		if err != nil {
 			return fmt.Errorf("layer %d: %w", layer, err)
 		}
-		if err := r.layer(ctx, js, place, file, layer, int(uint64(durable)/blockSize), blocksPerLayer, staggerAt, openGate); err != nil {
-			// The partial file and its progress log stay: the next run
-			// resumes from what reached the disk.
-			file.Close()
+		if err := r.layer(ctx, js, place, layer, startBlock, blocksPerLayer, staggerAt, openGate); err != nil {
 			return fmt.Errorf("layer %d: %w", layer, err)
 		}
 		syncStart := time.Now()
-		err = file.Commit(func(crc uint32) error {
-			// Recorded before the rename: a committed layer always has its
-			// checksum on record.
-			meta.LayerChecksums = append(meta.LayerChecksums[:layer-1], checksumText(crc))
-			return blockio.WriteSectorMeta(js.sector.Dir, meta)
-		})
-		if err != nil {
-			return fmt.Errorf("layer %d: %w", layer, err)
+		for _, ln := range js.lanes {
+			err := ln.file.Commit(func(crc uint32) error {
+				// Recorded before the rename: a committed layer always has
+				// its checksum on record.
+				ln.meta.LayerChecksums = append(ln.meta.LayerChecksums[:layer-1], checksumText(crc))
+				return blockio.WriteSectorMeta(ln.sector.Dir, ln.meta)
+			})
+			ln.file = nil
+			if err != nil {
+				return js.laneErr(ln, fmt.Errorf("layer %d: %w", layer, err))
+			}
 		}
-		res.SyncWait += time.Since(syncStart)
+		// Every lane waits for all the group's commits.
+		synced := time.Since(syncStart)
+		for _, ln := range js.lanes {
+			ln.res.SyncWait += synced
+		}
 		if err := place.endLayer(ctx, layer); err != nil {
 			return fmt.Errorf("layer %d: %w", layer, err)
 		}
-		js.prev, js.cur = js.cur, js.prev
+		for _, ln := range js.lanes {
+			ln.prev, ln.cur = ln.cur, ln.prev
+		}
 	}
 	return nil
 }
 
-// jobState is what one job's layers share.
+// lane is one sector's part of a job.
+type lane struct {
+	idx       int
+	sector    Sector
+	res       *SectorResult
+	nl        *nodeLabeler
+	cur, prev *layerView
+	// file is the layer being written, nil between layers.
+	file *blockio.LayerFile
+	// meta is the sector's metadata, rewritten at every commit.
+	meta blockio.SectorMeta
+	// durable is how many blocks of the layer being written an earlier run
+	// left on the disk. A lockstep group starts at its lanes' smallest
+	// durable prefix; the others' blocks below their own are labeled again
+	// for their partners' sake but not written again.
+	durable int
+}
+
+// jobState is what one job's layers share: its lanes, one per sector, and
+// the parent stream they all read.
 type jobState struct {
-	idx           int
-	sector        Sector
-	res           *SectorResult
-	nl            *nodeLabeler
+	// lane is lanes[0], a single-sector job's only lane, which the spill
+	// placer (single-sector jobs only) works on.
+	*lane
+	lanes []*lane
+	// group hashes the lanes together; nil with one lane, which labels on
+	// its own (nodeLabeler.labelRange).
+	group         *groupLabeler
 	stream        *blockio.ParentStream
-	cur, prev     *layerView
 	nodesPerBlock uint64
+}
+
+// laneErr names the sector an error concerns when the job has several.
+func (js *jobState) laneErr(ln *lane, err error) error {
+	if len(js.lanes) == 1 {
+		return err
+	}
+	return fmt.Errorf("sector %d (%s): %w", ln.idx, ln.sector.Dir, err)
+}
+
+// closeFiles closes the lanes' partial layer files, keeping them and their
+// progress logs.
+func (js *jobState) closeFiles() {
+	for _, ln := range js.lanes {
+		if ln.file != nil {
+			ln.file.Close()
+			ln.file = nil
+		}
+	}
+}
+
+// charge splits a stretch of hashing between the lanes: it labeled all of
+// them at once, and summed over sectors, hashing time stays core time.
+func (js *jobState) charge(hashed, stalled time.Duration) {
+	k := time.Duration(len(js.lanes))
+	for i, ln := range js.lanes {
+		h, s := hashed/k, stalled/k
+		if i == 0 {
+			h, s = h+hashed%k, s+stalled%k
+		}
+		ln.res.Hashing += h
+		ln.res.Stalled += s
+	}
+}
+
+// openLayer opens every lane's file for layer and returns the block
+// labeling starts at: 0, or in the layer a resumed job starts in (resume),
+// the shortest durable prefix of the lanes' partial files.
+func (r *run) openLayer(js *jobState, layer int, resume bool, blocks int) (int, error) {
+	size, blockSize := r.cfg.Graph.SectorSize(), r.cfg.BlockSize
+	start := blocks
+	for _, ln := range js.lanes {
+		var durable int64
+		var err error
+		if resume {
+			ln.file, durable, err = blockio.ResumeLayerFile(ln.sector.Dir, layer, size, int64(blockSize))
+		} else {
+			ln.file, err = blockio.CreateLayerFile(ln.sector.Dir, layer, size)
+		}
+		if err != nil {
+			return 0, js.laneErr(ln, err)
+		}
+		ln.durable = int(uint64(durable) / blockSize)
+		start = min(start, ln.durable)
+	}
+	if resume && (start > 0 || layer > 1) {
+		for _, ln := range js.lanes {
+			ln.res.ResumedLayer, ln.res.ResumedNode = layer, uint64(start)*js.nodesPerBlock
+		}
+	}
+	return start, nil
 }
 
 // placer decides where the blocks of the two layers a job reads live.
@@ -510,18 +650,22 @@ type placer interface {
 	loadPrev(ctx context.Context, layer int) error
 }
 
-// layer labels one layer block by block into file. Its first startBlock
-// blocks are already in file (a resumed run): they are read back instead
-// of labeled.
-func (r *run) layer(ctx context.Context, js *jobState, place placer, file *blockio.LayerFile, layer, startBlock, blocks int, staggerAt uint64, openGate func()) error {
+// layer labels one layer block by block into the lanes' files. Their first
+// startBlock blocks are already there (a resumed run): they are read back
+// instead of labeled.
+func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, startBlock, blocks int, staggerAt uint64, openGate func()) error {
 	if err := js.stream.Rewind(); err != nil {
 		return err
 	}
-	if err := place.startLayer(ctx, layer, file); err != nil {
+	if err := place.startLayer(ctx, layer, js.file); err != nil {
 		return err
 	}
-	js.nl.reset(&js.sector.ReplicaID, layer)
-	res := js.res
+	for _, ln := range js.lanes {
+		ln.nl.reset(&ln.sector.ReplicaID, layer)
+	}
+	if js.group != nil {
+		js.group.reset(js.lanes, layer)
+	}
 	step := ^uint64(0)
 	if r.spill != nil {
 		step = spillStepNodes
@@ -532,8 +676,10 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, file *block
 		if err := place.placeBlock(ctx, b); err != nil {
 			return fmt.Errorf("block %d: %w", b, err)
 		}
-		if err := file.ReadAt(js.cur.blocks[b], int64(b)*int64(len(js.cur.blocks[b]))); err != nil {
-			return fmt.Errorf("resuming at block %d: %w", startBlock, err)
+		for _, ln := range js.lanes {
+			if err := ln.file.ReadAt(ln.cur.blocks[b], int64(b)*int64(len(ln.cur.blocks[b]))); err != nil {
+				return js.laneErr(ln, fmt.Errorf("resuming at block %d: %w", startBlock, err))
+			}
 		}
 		if ack := place.written(b); ack != nil {
 			ack()
@@ -555,7 +701,9 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, file *block
 			return context.Cause(ctx)
 		}
 		hashStart := time.Now()
-		res.CoreWait += hashStart.Sub(coreStart)
+		for _, ln := range js.lanes {
+			ln.res.CoreWait += hashStart.Sub(coreStart)
+		}
 		cpuStart := threadCPU()
 		first := uint64(b) * js.nodesPerBlock
 		end := first + js.nodesPerBlock
@@ -570,25 +718,36 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, file *block
 				chunkEnd = chunkFirst + uint64(len(chunk))/sdr.Degree
 			}
 			n := min(end, chunkEnd, node-node%step+step) - node
-			js.nl.labelRange(node, n, chunk[(node-chunkFirst)*sdr.Degree:], js.cur, js.prev)
+			parents := chunk[(node-chunkFirst)*sdr.Degree:]
+			if js.group != nil {
+				js.group.labelRange(node, n, parents)
+			} else {
+				js.nl.labelRange(node, n, parents, js.cur, js.prev)
+			}
 			node += n
 			if node%step == 0 {
 				err = place.hashed(node)
 			}
 		}
 		hashed := time.Since(hashStart)
-		res.Hashing += hashed
-		res.Stalled += max(0, hashed-(threadCPU()-cpuStart))
+		js.charge(hashed, max(0, hashed-(threadCPU()-cpuStart)))
 		<-r.cores
 		if err != nil {
 			return err
 		}
-		res.Nodes += js.nodesPerBlock
-		if err := file.WriteAsync(js.cur.blocks[b], int64(first*sdr.NodeSize), place.written(b)); err != nil {
-			return err
+		for _, ln := range js.lanes {
+			ln.res.Nodes += js.nodesPerBlock
+			if b < ln.durable {
+				continue // already on the disk, identical
+			}
+			if err := ln.file.WriteAsync(ln.cur.blocks[b], int64(first*sdr.NodeSize), place.written(b)); err != nil {
+				return js.laneErr(ln, err)
+			}
 		}
 		if r.cfg.OnProgress != nil {
-			r.cfg.OnProgress(js.idx, layer, end)
+			for _, ln := range js.lanes {
+				r.cfg.OnProgress(ln.idx, layer, end)
+			}
 		}
 		if layer == 1 && end >= staggerAt {
 			openGate()
@@ -611,7 +770,8 @@ func threadCPU() time.Duration {
 
 // poolPlacer keeps both layers in pool blocks in DRAM: a block of the
 // current layer is acquired as labeling reaches it, and the previous
-// layer's blocks are released when the layer is done.
+// layer's blocks are released when the layer is done. A lockstep group's
+// pool blocks hold one block of each lane, lane s at s x BlockSize.
 type poolPlacer struct {
 	run             *run
 	js              *jobState
@@ -621,39 +781,66 @@ type poolPlacer struct {
 
 func (p *poolPlacer) startLayer(context.Context, int, *blockio.LayerFile) error { return nil }
 
-func (p *poolPlacer) placeBlock(ctx context.Context, b int) error {
+// acquire takes one pool block and splits it between the lanes.
+func (p *poolPlacer) acquire(ctx context.Context) (pool.BlockID, error) {
 	waitStart := time.Now()
 	id, err := p.job.Acquire(ctx)
-	p.js.res.PoolWait += time.Since(waitStart)
+	waited := time.Since(waitStart)
+	for _, ln := range p.js.lanes {
+		ln.res.PoolWait += waited
+	}
+	return id, err
+}
+
+// laneBlock is lane s's part of pool block id.
+func (p *poolPlacer) laneBlock(id pool.BlockID, s int) []byte {
+	b := p.run.cfg.BlockSize
+	return p.run.arena.Block(int(id))[uint64(s)*b : uint64(s+1)*b : uint64(s+1)*b]
+}
+
+func (p *poolPlacer) placeBlock(ctx context.Context, b int) error {
+	id, err := p.acquire(ctx)
 	if err != nil {
 		return err
 	}
 	p.curIDs = append(p.curIDs, id)
-	p.js.cur.setBlock(b, p.run.arena.Block(int(id)))
+	for s, ln := range p.js.lanes {
+		ln.cur.setBlock(b, p.laneBlock(id, s))
+	}
 	return nil
 }
 
 func (p *poolPlacer) written(int) func() { return nil }
 
 func (p *poolPlacer) loadPrev(ctx context.Context, layer int) error {
-	f, err := blockio.MapFile(filepath.Join(p.js.sector.Dir, sdr.LayerFileName(layer)), int64(p.run.cfg.Graph.SectorSize()))
-	if err != nil {
-		return err
+	files := make([]*blockio.FileMap, len(p.js.lanes))
+	defer func() {
+		for _, f := range files {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}()
+	for s, ln := range p.js.lanes {
+		f, err := blockio.MapFile(filepath.Join(ln.sector.Dir, sdr.LayerFileName(layer)), int64(p.run.cfg.Graph.SectorSize()))
+		if err != nil {
+			return p.js.laneErr(ln, err)
+		}
+		files[s] = f
 	}
-	defer f.Close()
 	for b := range p.js.prev.blocks {
-		waitStart := time.Now()
-		id, err := p.job.Acquire(ctx)
-		p.js.res.PoolWait += time.Since(waitStart)
+		id, err := p.acquire(ctx)
 		if err != nil {
 			return err
 		}
 		p.prevIDs = append(p.prevIDs, id)
-		block := p.run.arena.Block(int(id))
-		if err := f.ReadAt(block, int64(b)*int64(len(block))); err != nil {
-			return err
+		for s, ln := range p.js.lanes {
+			block := p.laneBlock(id, s)
+			if err := files[s].ReadAt(block, int64(b)*int64(len(block))); err != nil {
+				return p.js.laneErr(ln, err)
+			}
+			ln.prev.setBlock(b, block)
 		}
-		p.js.prev.setBlock(b, block)
 	}
 	return nil
 }

@@ -1,0 +1,203 @@
+package labeler
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/dustin/go-humanize"
+	"github.com/pc1-tiered/pc1-tiered/pool"
+	"github.com/pc1-tiered/pc1-tiered/sdr"
+)
+
+// Lockstep groups. One sector's labels are a chain of dependent SHA-256
+// compressions: a core's SHA unit waits out each round's latency. k sectors
+// of one batch share the graph, so one job can walk them together: one
+// read of the parent cache and one set of parent indexes serve all k, and
+// each node's k labels are hashed by one k-stream kernel (sumNodesMulti)
+// whose independent round chains fill the unit's pipeline (1.3 x one
+// stream per core at k = 2, nothing more at k = 3 or 4).
+//
+// To the pool, a group is one job on a sector k times as large: blocks of
+// k x BlockSize bytes, lane s of the group using bytes [s x B, (s+1) x B)
+// of each. Every pool guarantee then holds for groups unchanged.
+
+// groupsOf is how many groups of k hold jobs sectors.
+func groupsOf(jobs, k int) int { return (jobs + k - 1) / k }
+
+// groupSize decides the batch's lockstep group size from Config.Lockstep,
+// the cores Go may use, and whether the multi-stream SHA-NI kernels may be
+// used. The configuration must be validated first (its block size set).
+func (c *Config) groupSize(cores int, shaNI bool) (int, error) {
+	jobs := c.Jobs()
+	switch {
+	case c.Lockstep == 1:
+		return 1, nil
+	case c.Lockstep == 0:
+		// Spilling jobs wait on the device, not on the SHA unit; without
+		// the SHA extensions there is no kernel to gain from; with fewer
+		// than two sectors per core, pairing them would idle cores.
+		if c.spills() || !shaNI || jobs < 2*cores || c.groupPoolErr(2, jobs) != nil {
+			return 1, nil
+		}
+		return 2, nil
+	}
+	if c.spills() {
+		lo, _, _ := pool.Bounds(c.Graph.SectorSize(), jobs)
+		return 0, fmt.Errorf("lockstep groups of %d: the DRAM budget %s is below the pool minimum %s, which turns the spill tier on; spilling jobs label one sector each, as they wait on the device rather than on the SHA unit, so hashing sectors together would gain nothing: use lockstep 0 (automatic) or 1, or a budget of at least the pool minimum",
+			c.Lockstep, humanize.IBytes(c.DRAMBudget), humanize.IBytes(lo))
+	}
+	k := min(c.Lockstep, jobs)
+	if k == 1 {
+		return 1, nil
+	}
+	if err := c.groupPoolErr(k, jobs); err != nil {
+		return 0, fmt.Errorf("lockstep groups of %d: %w", k, err)
+	}
+	return k, nil
+}
+
+// groupPoolErr says why the pool size or DRAM budget leaves no room for the
+// pool of jobs sectors labeled in groups of k, or returns nil.
+func (c *Config) groupPoolErr(k, jobs int) error {
+	s := uint64(k) * c.Graph.SectorSize()
+	b := uint64(k) * c.BlockSize
+	n := groupsOf(jobs, k)
+	lo, _, hi := pool.Bounds(s, n)
+	switch {
+	case c.PoolSize != 0 && (c.PoolSize/b*b < lo || c.PoolSize > hi):
+		return fmt.Errorf("pool size %s is outside [%s, %s], the bounds for %d groups of %d sectors", humanize.IBytes(c.PoolSize),
+			humanize.IBytes(lo), humanize.IBytes(hi), n, k)
+	case c.DRAMBudget != 0 && c.DRAMBudget < lo:
+		return fmt.Errorf("DRAM budget %s is below %s, the pool minimum for %d groups of %d sectors", humanize.IBytes(c.DRAMBudget),
+			humanize.IBytes(lo), n, k)
+	}
+	return nil
+}
+
+// groupSectors splits the batch into jobs: consecutive sectors, k at a
+// time, a group ending early where the next sector resumes at another
+// layer than the group's, since a group walks its layers together.
+func groupSectors(starts []sectorStart, k int) [][]int {
+	var groups [][]int
+	for i := range starts {
+		if n := len(groups); n > 0 {
+			g := groups[n-1]
+			if len(g) < k && starts[g[0]].layer == starts[i].layer {
+				groups[n-1] = append(g, i)
+				continue
+			}
+		}
+		groups = append(groups, []int{i})
+	}
+	return groups
+}
+
+// kernelName names the hashing kernel for Result.Kernel.
+func kernelName(k int, shaNI bool) string {
+	switch {
+	case !shaNI:
+		return "portable"
+	case k == 1:
+		return "sha-ni"
+	}
+	return fmt.Sprintf("sha-ni x%d", k)
+}
+
+// groupLabeler labels the nodes of a lockstep group's lanes together. Each
+// lane keeps its nodeLabeler (header, padding, address ring, node-0
+// hasher); the group walks the parents once and hashes each node's labels
+// in one sumNodesMulti call. It must live on the heap (newGroupLabeler):
+// the kernels read its streams.
+type groupLabeler struct {
+	k        int
+	useSHANI bool
+	layer    int
+	nls      [maxStreams]*nodeLabeler
+	// cur[s] and prev[s] are lane s's layers, refreshed by reset as the
+	// lanes swap them between layers.
+	cur, prev [maxStreams]*layerView
+	// plan is plan1 in layer 1, planN after.
+	plan         *multiPlan
+	plan1, planN multiPlan
+	streams      multiStreams
+}
+
+func newGroupLabeler(lanes []*lane, useSHANI bool) (*groupLabeler, error) {
+	if len(lanes) < 2 || len(lanes) > maxStreams {
+		return nil, fmt.Errorf("lockstep group of %d sectors: want 2 to %d", len(lanes), maxStreams)
+	}
+	g := &groupLabeler{k: len(lanes), useSHANI: useSHANI}
+	for s, ln := range lanes {
+		g.nls[s] = ln.nl
+	}
+	var err error
+	if g.plan1, err = newMultiPlan(g.nls[0].orderLayer1[:]); err != nil {
+		return nil, err
+	}
+	if g.planN, err = newMultiPlan(g.nls[0].orderLayerN[:]); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// reset prepares for layer, after the lanes' nodeLabelers were reset.
+func (g *groupLabeler) reset(lanes []*lane, layer int) {
+	for s, ln := range lanes {
+		g.cur[s], g.prev[s] = ln.cur, ln.prev
+	}
+	g.layer = layer
+	g.plan = &g.planN
+	if layer == 1 {
+		g.plan = &g.plan1
+	}
+}
+
+// labelRange labels nodes [first, first+count) of every lane into its cur,
+// as nodeLabeler.labelRange does for one: parents holds sdr.Degree entries
+// per node starting at first, the same for every lane; each lane's
+// parents' addresses go to its own ring, prefetchDistance nodes ahead, and
+// are prefetched there (the multi-stream kernels do not prefetch).
+//
+// This is the hot loop: it allocates nothing and makes no interface calls.
+func (g *groupLabeler) labelRange(first, count uint64, parents []uint32) {
+	degree := sdr.BaseDegree
+	if g.layer > 1 {
+		degree = sdr.Degree
+	}
+	const ring = prefetchDistance + 1
+	k := g.k
+	for i := uint64(0); i < min(count, prefetchDistance); i++ {
+		ps := parents[i*sdr.Degree : (i+1)*sdr.Degree]
+		for s := range k {
+			l := g.nls[s]
+			l.parentAddrs(&l.addrs[i%ring], ps, degree, g.cur[s], g.prev[s])
+		}
+	}
+	for i := uint64(0); i < count; i++ {
+		if ahead := i + prefetchDistance; ahead < count {
+			ps := parents[ahead*sdr.Degree : (ahead+1)*sdr.Degree]
+			for s := range k {
+				l := g.nls[s]
+				next := &l.addrs[ahead%ring]
+				l.parentAddrs(next, ps, degree, g.cur[s], g.prev[s])
+				prefetchLabels(&next[0], degree)
+			}
+		}
+		node := first + i
+		if node == 0 {
+			// No parents: the header alone, which the kernels' plans do
+			// not describe.
+			for s := range k {
+				g.nls[s].h.Sum(0, g.cur[s].label(0)[:])
+			}
+			continue
+		}
+		for s := range k {
+			l := g.nls[s]
+			binary.BigEndian.PutUint64(l.header[36:44], node)
+			g.streams.halves[s] = &l.addrs[i%ring][0]
+			g.streams.out[s] = g.cur[s].label(uint32(node))
+		}
+		sumNodesMulti(k, &g.streams, g.plan, g.useSHANI)
+	}
+}

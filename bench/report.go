@@ -124,16 +124,21 @@ type SealReport struct {
 	DeviceWriteBytes uint64 `json:"device_write_bytes"`
 	MajorFaults      uint64 `json:"major_faults"`
 	// StallSeconds sums the sectors' stall_seconds.
-	StallSeconds       float64        `json:"stall_seconds"`
-	Spill              *SpillReport   `json:"spill,omitempty"`
-	AnonHugePagesBytes uint64         `json:"anon_huge_pages_bytes"`
-	PoolSizeBytes      uint64         `json:"pool_size_bytes"`
-	BlockSizeBytes     uint64         `json:"block_size_bytes"`
-	PoolPeakBytes      uint64         `json:"pool_peak_bytes"`
-	Parallel           int            `json:"parallel"`
-	Warnings           []string       `json:"warnings,omitempty"`
-	Host               Host           `json:"host"`
-	Sectors            []SectorReport `json:"sectors"`
+	StallSeconds       float64      `json:"stall_seconds"`
+	Spill              *SpillReport `json:"spill,omitempty"`
+	AnonHugePagesBytes uint64       `json:"anon_huge_pages_bytes"`
+	PoolSizeBytes      uint64       `json:"pool_size_bytes"`
+	BlockSizeBytes     uint64       `json:"block_size_bytes"`
+	PoolPeakBytes      uint64       `json:"pool_peak_bytes"`
+	Parallel           int          `json:"parallel"`
+	// Lockstep is how many sectors one job labeled together (1: each
+	// alone); pool blocks are then Lockstep x block_size_bytes.
+	Lockstep int `json:"lockstep"`
+	// Kernel is the hashing kernel: "sha-ni x2", "sha-ni" or "portable".
+	Kernel   string         `json:"kernel"`
+	Warnings []string       `json:"warnings,omitempty"`
+	Host     Host           `json:"host"`
+	Sectors  []SectorReport `json:"sectors"`
 }
 
 // JSON returns the report as indented JSON with a trailing newline.
@@ -149,8 +154,8 @@ func (r *SealReport) JSON() ([]byte, error) {
 func (r *SealReport) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sealed %d x %s sector(s), %d layers (%s)\n", len(r.Sectors), humanize.IBytes(r.SectorSize), r.LayersPerSector, r.Proof)
-	fmt.Fprintf(&b, "wall %.2fs, %.0f nodes/s, %.2f busy cores, sha_limit_ratio %.3f (%s, %.1fM compressions/s/core)\n",
-		r.WallSeconds, r.NodesPerSecond, r.BusyCores, r.SHALimitRatio, r.SHAImplementation, r.SHA256CompressionsPerSecond/1e6)
+	fmt.Fprintf(&b, "wall %.2fs, %.0f nodes/s, %.2f busy cores, sha_limit_ratio %.3f (%s, %.1fM compressions/s/core); kernel %s, lockstep %d\n",
+		r.WallSeconds, r.NodesPerSecond, r.BusyCores, r.SHALimitRatio, r.SHAImplementation, r.SHA256CompressionsPerSecond/1e6, r.Kernel, r.Lockstep)
 	fmt.Fprintf(&b, "memory: peak RSS %s, peak anon %s, peak file %s; pool %s in %s blocks, peak use %s\n",
 		humanize.IBytes(r.PeakRSSBytes), humanize.IBytes(r.PeakAnonBytes), humanize.IBytes(r.PeakFileBytes),
 		humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.BlockSizeBytes), humanize.IBytes(r.PoolPeakBytes))

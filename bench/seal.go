@@ -73,6 +73,8 @@ func newSealReport(cfg *labeler.Config, res *labeler.Result, rate SHARate, peaks
 		BlockSizeBytes:              res.BlockSize,
 		PoolPeakBytes:               res.PoolPeak,
 		Parallel:                    res.Jobs,
+		Lockstep:                    res.Lockstep,
+		Kernel:                      res.Kernel,
 		Warnings:                    res.Warnings,
 	}
 	r.Host = ReadHost()

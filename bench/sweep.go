@@ -29,6 +29,9 @@ type SweepSpec struct {
 	// DRAMBudget, when set, is the whole batch's DRAM budget; below the
 	// pool minimum it turns the spill tier on.
 	DRAMBudget uint64 `json:"dram_budget_bytes,omitempty"`
+	// Lockstep is the group size (labeler.Config.Lockstep); 0 means 1:
+	// DRAM points compare pool sizes with one kernel.
+	Lockstep int `json:"lockstep,omitempty"`
 }
 
 // dram is the DRAM the point allows the whole batch.
@@ -57,6 +60,20 @@ func DefaultSweep(sectorSize uint64, n int, poolPerSector, spillPerSector []floa
 		}
 	}
 	slices.SortStableFunc(pts[1:], func(a, b SweepSpec) int { return cmp.Compare(b.dram(), a.dram()) })
+	return pts
+}
+
+// LockstepSweep lists points at the largest pool with sectors labeled k
+// at a time (lockstep groups), one per k: what interleaved hashing buys
+// against the first point's one-sector jobs.
+func LockstepSweep(sectorSize uint64, n int, ks []int) []SweepSpec {
+	_, _, hi := pool.Bounds(sectorSize, n)
+	var pts []SweepSpec
+	for _, k := range ks {
+		if k >= 2 && k <= n {
+			pts = append(pts, SweepSpec{Label: "lockstep " + strconv.Itoa(k), PoolSize: hi, Lockstep: k})
+		}
+	}
 	return pts
 }
 
@@ -110,7 +127,7 @@ func Sweep(ctx context.Context, cfg SweepConfig) ([]SweepPoint, error) {
 		// point grew back to the kernel first.
 		debug.FreeOSMemory()
 		c := cfg.Base
-		c.PoolSize, c.DRAMBudget = spec.PoolSize, spec.DRAMBudget
+		c.PoolSize, c.DRAMBudget, c.Lockstep = spec.PoolSize, spec.DRAMBudget, max(spec.Lockstep, 1)
 		c.Sectors = make([]labeler.Sector, len(cfg.Base.Sectors))
 		pointDir := filepath.Join(cfg.OutDir, fmt.Sprintf("point-%d", k))
 		for i, sec := range cfg.Base.Sectors {
@@ -203,6 +220,7 @@ var sweepColumns = []string{
 	"sha256_compressions_per_second", "sha_limit_ratio",
 	"peak_anon_bytes", "peak_file_bytes", "dram_peak_bytes", "peak_layer_cache_bytes",
 	"pool_wait_seconds", "stall_seconds", "device_read_bytes", "device_write_bytes", "major_faults",
+	"lockstep", "kernel",
 	"spill_bytes_written", "spill_bytes_read", "promotions", "demotions", "prefetched_pages", "late_pages", "prefetched_in_time", "cold_reads_per_node",
 	"wall_seconds",
 }
@@ -231,6 +249,7 @@ func WriteSweepCSV(w io.Writer, pts []SweepPoint) error {
 			f(r.SHA256CompressionsPerSecond), f(r.SHALimitRatio),
 			u(r.PeakAnonBytes), u(r.PeakFileBytes), u(r.PeakDRAMBytes), u(r.PeakLayerCacheBytes),
 			f(poolWait), f(r.StallSeconds), u(r.DeviceReadBytes), u(r.DeviceWriteBytes), u(r.MajorFaults),
+			strconv.Itoa(r.Lockstep), r.Kernel,
 			u(sp.SpillBytesWritten), u(sp.SpillBytesRead), u(sp.Promotions), u(sp.Demotions), u(sp.PrefetchedPages), u(sp.LatePages), f(sp.PrefetchedInTime), f(sp.ColdReadsPerNode),
 			f(r.WallSeconds),
 		}

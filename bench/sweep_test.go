@@ -86,6 +86,15 @@ func TestSweep(t *testing.T) {
 	require.Equal(t, pts[4].Report.Spill.ColdReads, back[4].Report.Spill.ColdReads)
 }
 
+func TestLockstepSweep(t *testing.T) {
+	const s = 64 << 20
+	_, _, hi := pool.Bounds(s, 4)
+	require.Equal(t, []SweepSpec{
+		{Label: "lockstep 2", PoolSize: hi, Lockstep: 2},
+		{Label: "lockstep 4", PoolSize: hi, Lockstep: 4},
+	}, LockstepSweep(s, 4, []int{1, 2, 4, 5}), "k must be from 2 to the sectors hashing at once")
+}
+
 func TestFirstDifference(t *testing.T) {
 	want := [][]string{{"a", "b"}, {"c", "d"}}
 	for _, tc := range []struct {

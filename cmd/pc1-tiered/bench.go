@@ -41,6 +41,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	parallel := fs.Int("parallel", 0, "sectors hashing at once, the pool's N (default: --sectors)")
 	layers := fs.Int("layers", 0, "layers per sector (default 4; 2 with --quick)")
 	poolPoints := fs.String("pool", "", "DRAM per sector, in multiples of the sector size, for extra pool sizes between the minimum and the maximum (default 1.5,1.375; none with --quick)")
+	lockstepPoints := fs.String("lockstep", "2", "group sizes k for extra points at the largest pool with sectors labeled k at a time (lockstep); empty for none")
 	spill := fs.String("spill", "", "DRAM per sector, in multiples of the sector size, for the spill points below the pool minimum (default 1.2,1.1; 1.25,1.1 with --quick)")
 	out := fs.String("out", "pc1-bench", "directory for bench.csv, bench.json, bench.png, bench.svg and the first point's layer files")
 	cacheDir := fs.String("cache-dir", "", "parent cache directory (default $FIL_PROOFS_PARENT_CACHE or /var/tmp/filecoin-parents)")
@@ -106,7 +107,19 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	}
 	base.ParentCache = info.Path
 
+	var ks []int
+	for _, f := range strings.Split(*lockstepPoints, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		k, err := strconv.Atoi(f)
+		if err != nil || k < 2 || k > 4 {
+			return usagef("--lockstep: %q is not a group size from 2 to 4", f)
+		}
+		ks = append(ks, k)
+	}
 	points := bench.DefaultSweep(spec.graph.SectorSize(), base.Jobs(), poolMultiples, spillPoints)
+	points = append(points, bench.LockstepSweep(spec.graph.SectorSize(), base.Jobs(), ks)...)
 	fmt.Fprintf(e.stderr, "bench: %d x %s sectors, %d layers, %d hashing at once, %d points into %s\n",
 		*sectors, humanize.IBytes(spec.graph.SectorSize()), *layers, base.Jobs(), len(points), *out)
 	var progress *bench.Progress
@@ -198,7 +211,7 @@ func writeBenchOutputs(dir string, spec graphSpec, pts []bench.SweepPoint) error
 
 func printSweep(e *env, pts []bench.SweepPoint) {
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "point\tDRAM/sector\tnodes/s\tvs first\tsha_limit_ratio\tpeak anon\tpeak DRAM\tpool wait\tcold reads/node\tin time\tstalled")
+	fmt.Fprintln(tw, "point\tDRAM/sector\tkernel\tnodes/s\tvs first\tsha_limit_ratio\tpeak anon\tpeak DRAM\tpool wait\tcold reads/node\tin time\tstalled")
 	for _, p := range pts {
 		r := p.Report
 		var poolWait float64
@@ -210,8 +223,8 @@ func printSweep(e *env, pts []bench.SweepPoint) {
 			cold = fmt.Sprintf("%.3f", sp.ColdReadsPerNode)
 			inTime = fmt.Sprintf("%.0f%%", 100*sp.PrefetchedInTime)
 		}
-		fmt.Fprintf(tw, "%s\t%.3f S\t%.0f\t%.2f\t%.3f\t%s\t%s\t%.1fs\t%s\t%s\t%.1fs\n",
-			p.Spec.Label, p.DRAMPerSector, r.NodesPerSecond, p.RelativeThroughput, r.SHALimitRatio,
+		fmt.Fprintf(tw, "%s\t%.3f S\t%s\t%.0f\t%.2f\t%.3f\t%s\t%s\t%.1fs\t%s\t%s\t%.1fs\n",
+			p.Spec.Label, p.DRAMPerSector, r.Kernel, r.NodesPerSecond, p.RelativeThroughput, r.SHALimitRatio,
 			humanize.IBytes(r.PeakAnonBytes), humanize.IBytes(r.PeakDRAMBytes), poolWait, cold, inTime, r.StallSeconds)
 	}
 	tw.Flush()

@@ -16,9 +16,10 @@ func TestBenchCommand(t *testing.T) {
 	code, stdout, stderr := runCLI(t, nil, "bench", "--sector-size", "64KiB", "--sectors", "2", "--layers", "2",
 		"--block-size", "4KiB", "--pool", "1.625", "--spill", "1.1,0.5", "--out", out, "--cache-dir", t.TempDir())
 	require.Equal(t, 0, code, stderr)
-	require.Contains(t, stderr, "point 6/6: spill 0.5")
+	require.Contains(t, stderr, "point 6/7: spill 0.5")
+	require.Contains(t, stderr, "point 7/7: lockstep 2")
 	require.Contains(t, stdout, "byte-identical")
-	for _, label := range []string{"max", "default", "pool 1.625", "min", "spill 1.1", "spill 0.5"} {
+	for _, label := range []string{"max", "default", "pool 1.625", "min", "spill 1.1", "spill 0.5", "lockstep 2"} {
 		require.Contains(t, stdout, label)
 	}
 	for _, name := range []string{"bench.csv", "bench.json", "bench.png", "bench.svg"} {
@@ -31,7 +32,7 @@ func TestBenchCommand(t *testing.T) {
 	defer f.Close()
 	rows, err := csv.NewReader(f).ReadAll()
 	require.NoError(t, err)
-	require.Len(t, rows, 7)
+	require.Len(t, rows, 8)
 
 	for _, tc := range []struct {
 		args []string
@@ -40,6 +41,7 @@ func TestBenchCommand(t *testing.T) {
 		{[]string{"--spill", "x"}, `--spill: "x" is not a positive multiple`},
 		{[]string{"--pool", "-1"}, `--pool: "-1" is not a positive multiple`},
 		{[]string{"--sectors", "-1"}, "must be at least 1"},
+		{[]string{"--lockstep", "9"}, `--lockstep: "9" is not a group size from 2 to 4`},
 	} {
 		code, _, stderr := runCLI(t, nil, append([]string{"bench", "--sector-size", "2KiB", "--out", t.TempDir()}, tc.args...)...)
 		require.Equal(t, 2, code, stderr)

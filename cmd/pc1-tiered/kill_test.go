@@ -52,11 +52,23 @@ func TestSealSurvivesKill(t *testing.T) {
 	kills := []struct {
 		layer  int
 		signal syscall.Signal
-	}{{1, syscall.SIGKILL}, {2, syscall.SIGKILL}, {2, syscall.SIGTERM}, {3, syscall.SIGKILL}}
+		// most is the largest number of blocks the process logs in the
+		// layer before the signal (from its own start in that layer).
+		most int
+	}{{1, syscall.SIGKILL, 200}, {2, syscall.SIGKILL, 120}, {2, syscall.SIGTERM, 40}, {3, syscall.SIGKILL, 200}}
 	for _, k := range kills {
-		// Kill once sector 0 has logged this many blocks (24-byte records)
-		// of the layer; 256 blocks make a layer.
-		records := int64(1 + rng.IntN(200))
+		// Signal once sector 0's progress log of the layer holds this many
+		// records (24 bytes each; 256 blocks make a layer). A log left by
+		// the previous kill stays until the new process rewrites it, to one
+		// record for the prefix it resumes from: the signal waits for that
+		// rewrite (the log shrinks, or appears), so it is the new process's
+		// own writes that trigger it, once its handlers are in place.
+		// (The modification time catches a rewrite to the same size.)
+		records := int64(1 + rng.IntN(k.most))
+		before, beforeMod := int64(-1), time.Time{}
+		if st, err := os.Stat(progress(k.layer)); err == nil {
+			before, beforeMod = st.Size(), st.ModTime()
+		}
 		cmd := exec.Command(os.Args[0], append(args, "--out", out)...)
 		cmd.Env = append(os.Environ(), runMainEnv+"=1")
 		var errOut bytes.Buffer
@@ -64,7 +76,7 @@ func TestSealSurvivesKill(t *testing.T) {
 		require.NoError(t, cmd.Start())
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		killed := false
+		killed, rewritten := false, false
 	poll:
 		for {
 			select {
@@ -72,10 +84,13 @@ func TestSealSurvivesKill(t *testing.T) {
 				t.Fatalf("seal ended (%v) before layer %d had %d blocks logged: %s", err, k.layer, records, errOut.String())
 			default:
 			}
-			if st, err := os.Stat(progress(k.layer)); err == nil && st.Size() >= records*24 {
-				require.NoError(t, cmd.Process.Signal(k.signal))
-				killed = true
-				break poll
+			if st, err := os.Stat(progress(k.layer)); err == nil {
+				rewritten = rewritten || before < 0 || st.Size() < before || !st.ModTime().Equal(beforeMod)
+				if rewritten && st.Size() >= records*24 {
+					require.NoError(t, cmd.Process.Signal(k.signal))
+					killed = true
+					break poll
+				}
 			}
 			time.Sleep(100 * time.Microsecond)
 		}

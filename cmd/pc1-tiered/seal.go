@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/labeler"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"github.com/pc1-tiered/pc1-tiered/sealer"
 )
 
 // hexList collects a repeatable hex flag.
@@ -32,7 +34,7 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 	fs.Var(&replicaIDs, "replica-id", "replica id in hex, once per sector (sector i is the i-th flag)")
 	sectors := fs.Int("sectors", 0, "number of sectors with replica ids derived from --seed (default 1)")
 	seed := fs.Uint64("seed", 0, "seed for derived replica ids")
-	out := fs.String("out", "pc1-out", "output directory; sector i is written to OUT/sector-<i>/")
+	out := fs.String("out", "pc1-out", "output directory; sector i is written to OUT/sector-<i>/ (with --prover-id or --jobs: the storage root, sectors go to OUT/cache/s-t0<actor>-<number>/)")
 	report := fs.String("report", "", "write the JSON report to this file")
 	cacheDir := fs.String("cache-dir", "", "parent cache directory (default $FIL_PROOFS_PARENT_CACHE or /var/tmp/filecoin-parents)")
 	poolSize := fs.String("pool-size", "", "pool size, e.g. 96GiB (default $MEM_POOL_SIZE, else (3N+1)/2 x sector size)")
@@ -40,6 +42,11 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 	parallel := fs.Int("parallel", 0, "sectors hashing at once, the pool's N (default: number of cores)")
 	dram := fs.String("dram", "", "DRAM budget for the whole seal, e.g. 200GiB (default $PC1_DRAM; below (N+1) x sector size the spill tier reads cold labels from the layer files, so put --out on NVMe)")
 	hugetlb := fs.Bool("hugetlb", false, "use reserved MAP_HUGETLB pages for the DRAM arena (falls back to transparent hugepages)")
+	lockstep := fs.Int("lockstep", 0, "sectors labeled together by one job, sharing one parent-cache walk and a multi-stream SHA-NI kernel: 0 automatic (2 when --parallel is at least twice the cores, with SHA-NI and no spill), 1 off, 2 to 4 forced (not with the spill tier)")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics while sealing, e.g. 127.0.0.1:9464 (default: off)")
+	logFormat := fs.String("log-format", "", "log the batch on stderr as text or json lines (default: off; replaces the live progress lines)")
+	var in sectorFlags
+	in.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -53,11 +60,17 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 	if *layers < 1 {
 		return usagef("--layers %d: must be at least 1", *layers)
 	}
-	ids, err := sealReplicaIDs(replicaIDs, *sectors, *seed)
+	inputs, err := in.sectors(fs)
 	if err != nil {
 		return err
 	}
-	cfg := labeler.Config{Graph: spec.graph, Layers: *layers, Parallel: *parallel, HugeTLB: *hugetlb}
+	var ids [][32]byte
+	if inputs == nil {
+		if ids, err = sealReplicaIDs(replicaIDs, *sectors, *seed); err != nil {
+			return err
+		}
+	}
+	cfg := labeler.Config{Graph: spec.graph, Layers: *layers, Parallel: *parallel, HugeTLB: *hugetlb, Lockstep: *lockstep}
 	if cfg.PoolSize, err = sizeFlag("--pool-size", *poolSize, "MEM_POOL_SIZE", e.getenv); err != nil {
 		return err
 	}
@@ -66,6 +79,9 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 	}
 	if cfg.BlockSize, err = sizeFlag("--block-size", *blockSize, "", e.getenv); err != nil {
 		return err
+	}
+	if inputs != nil {
+		return sealInputs(ctx, e, spec, cfg, inputs, *out, *cacheDir, *report, *metricsAddr, *logFormat)
 	}
 	// A seal refused before labeling starts (a bad pool size or report
 	// path, a broken parent cache) leaves no empty directories behind.
@@ -103,19 +119,24 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 	}
 	cfg.ParentCache = info.Path
 
-	progress := bench.NewProgress(e.stderr, e.stderrIsTerminal, len(ids), *layers, spec.graph.Nodes())
-	cfg.OnProgress = progress.Update
-	progress.Start()
+	obs, err := startObservers(ctx, e, &cfg, *metricsAddr, *logFormat)
+	if err != nil {
+		return err
+	}
+	defer obs.close()
+	cfg.OnProgress = obs.onProgress()
+	obs.start()
 	rep, err := bench.Seal(ctx, cfg)
-	progress.Stop()
+	if rep != nil {
+		rep.Proof, rep.ParentCache = spec.String(), info.Path
+	}
+	obs.end(rep, err)
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("interrupted (%v): finished blocks are on disk; run the same command again to resume", context.Cause(ctx))
 	}
 	if err != nil {
 		return err
 	}
-	rep.Proof = spec.String()
-	rep.ParentCache = info.Path
 	fmt.Fprint(e.stdout, rep.String())
 	if *report != "" {
 		data, err := rep.JSON()
@@ -198,4 +219,183 @@ func mkdirAll(dir string) ([]string, error) {
 	}
 	slices.Reverse(missing)
 	return missing, os.MkdirAll(dir, 0o755)
+}
+
+// sectorFlags are the flags that seal sectors from their real inputs
+// instead of given replica ids: one sector on the command line, or many
+// in a jobs file.
+type sectorFlags struct {
+	proverID, ticket, staged, commD, jobs string
+	number                                uint64
+}
+
+// singleSectorFlags are the flags of one sector given on the command line.
+var singleSectorFlags = []string{"prover-id", "sector-number", "ticket", "staged", "comm-d"}
+
+func (s *sectorFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.proverID, "prover-id", "", "seal one sector from its inputs: the miner, as an id address (f01000, t01000) or 32 bytes in hex")
+	fs.Uint64Var(&s.number, "sector-number", 0, "the sector's number (with --prover-id)")
+	fs.StringVar(&s.ticket, "ticket", "", "the sector's ticket (sealing randomness), 32 bytes in hex (with --prover-id)")
+	fs.StringVar(&s.staged, "staged", "", "the sector's staged data, Lotus' unsealed file: the Fr32-padded sector, optionally with Lotus' trailer (default: a committed-capacity, all-zero sector)")
+	fs.StringVar(&s.commD, "comm-d", "", "the comm_d the sector's pieces add up to, 32 bytes in hex; the seal stops if the staged data gives another (with --prover-id)")
+	fs.StringVar(&s.jobs, "jobs", "", "seal many sectors from their inputs: a JSON list of {prover_id, sector_number, ticket[, staged][, comm_d][, cache_dir]}; relative paths are from the file's directory")
+}
+
+// flagGiven reports whether name was set on the command line.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
+// firstGiven returns the first of names set on the command line, or "".
+func firstGiven(fs *flag.FlagSet, names ...string) string {
+	for _, n := range names {
+		if flagGiven(fs, n) {
+			return n
+		}
+	}
+	return ""
+}
+
+// sectors returns the sectors to seal from their inputs, or nil when the
+// command line gives none (the --replica-id and --sectors modes).
+func (s *sectorFlags) sectors(fs *flag.FlagSet) ([]sealer.SectorInput, error) {
+	single := firstGiven(fs, singleSectorFlags...)
+	jobs := flagGiven(fs, "jobs")
+	if single == "" && !jobs {
+		return nil, nil
+	}
+	mode := "--jobs"
+	if single != "" {
+		mode = "--" + single
+	}
+	if legacy := firstGiven(fs, "replica-id", "sectors", "seed"); legacy != "" {
+		return nil, usagef("%s and --%s both given: a sector's replica id comes from its inputs; use one", mode, legacy)
+	}
+	if jobs {
+		if single != "" {
+			return nil, usagef("--jobs and --%s both given: put every sector in the jobs file", single)
+		}
+		if s.jobs == "" {
+			return nil, usagef("--jobs is empty: give the jobs file's path")
+		}
+		data, err := os.ReadFile(s.jobs)
+		if err != nil {
+			return nil, fmt.Errorf("--jobs: %w", err)
+		}
+		in, err := sealer.ParseJobs(data, filepath.Dir(s.jobs))
+		if err != nil {
+			return nil, usagef("--jobs %s: %v", s.jobs, err)
+		}
+		return in, nil
+	}
+	for _, need := range []string{"prover-id", "sector-number", "ticket"} {
+		if !flagGiven(fs, need) {
+			return nil, usagef("%s without --%s: a sector needs --prover-id, --sector-number and --ticket", mode, need)
+		}
+	}
+	in := sealer.SectorInput{SectorNumber: s.number, Staged: s.staged}
+	var err error
+	if in.ProverID, err = sealer.ParseProverID(s.proverID); err != nil {
+		return nil, usagef("--prover-id: %v", err)
+	}
+	if in.Ticket, err = sdr.ParseHex32(s.ticket); err != nil {
+		return nil, usagef("--ticket: %v", err)
+	}
+	if s.commD != "" {
+		c, err := sdr.ParseHex32(s.commD)
+		if err != nil {
+			return nil, usagef("--comm-d: %v", err)
+		}
+		in.WantCommD = &c
+	}
+	if flagGiven(fs, "staged") && s.staged == "" {
+		return nil, usagef("--staged is empty: leave it out for a committed-capacity sector")
+	}
+	return []sealer.SectorInput{in}, nil
+}
+
+// sealInputs seals sectors from their inputs into the storage root, laid
+// out as Lotus and Curio expect, and prints the report and each sector's
+// comm_d, replica id and cache directory.
+func sealInputs(ctx context.Context, e *env, spec graphSpec, cfg labeler.Config, inputs []sealer.SectorInput, root, cacheDir, report, metricsAddr, logFormat string) error {
+	if spec.proof == "" {
+		return usagef("sealing sectors from their inputs needs a registered proof (--proof, or a --sector-size that has one), not a raw --porep-id or size")
+	}
+	proof, err := sdr.ProofByName(spec.proof)
+	if err != nil {
+		return err
+	}
+	if report != "" {
+		if err := blockio.CheckWritable(report); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+	}
+	if cacheDir == "" {
+		cacheDir = blockio.DefaultParentCacheDir(e.getenv)
+	}
+	// The observers see the sectors by their cache directories.
+	for _, in := range inputs {
+		dir := in.CacheDir
+		if dir == "" {
+			dir = filepath.Join(root, sealer.CacheDirName, in.Name())
+		}
+		cfg.Sectors = append(cfg.Sectors, labeler.Sector{Dir: dir})
+	}
+	obs, err := startObservers(ctx, e, &cfg, metricsAddr, logFormat)
+	if err != nil {
+		return err
+	}
+	defer obs.close()
+	onLabel := obs.onProgress()
+	batch := sealer.Batch{
+		Proof:          proof,
+		Layers:         cfg.Layers,
+		Root:           root,
+		Sectors:        inputs,
+		ParentCacheDir: cacheDir,
+		PoolSize:       cfg.PoolSize,
+		BlockSize:      cfg.BlockSize,
+		Parallel:       cfg.Parallel,
+		DRAMBudget:     cfg.DRAMBudget,
+		HugeTLB:        cfg.HugeTLB,
+		Lockstep:       cfg.Lockstep,
+		Live:           cfg.Live,
+		OnProgress: func(p sealer.Progress) {
+			if p.Stage == sealer.StageLabel {
+				onLabel(p.Sector, p.Layer, p.Done)
+			}
+		},
+	}
+	obs.start()
+	res, err := sealer.SealBatch(ctx, batch)
+	var rep *bench.SealReport
+	if res != nil {
+		rep = res.Report
+	}
+	obs.end(rep, err)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("interrupted (%v): finished blocks are on disk; run the same command again to resume", context.Cause(ctx))
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(e.stdout, res.Report.String())
+	for _, s := range res.Sectors {
+		fmt.Fprintf(e.stdout, "  %s  comm_d %x  replica_id %x  %s\n", s.Name, s.CommD, s.ReplicaID, s.CacheDir)
+	}
+	if res.Sectors[0].Phase1Output == "" {
+		fmt.Fprintf(e.stdout, "note: %d layers is not %s's %d: no phase-1 output (pc1out.json) written, PC2 would not take these layers\n", cfg.Layers, proof.Name, proof.Layers)
+	}
+	if report != "" {
+		data, err := res.Report.JSON()
+		if err != nil {
+			return err
+		}
+		if err := blockio.WriteFileAtomic(report, data); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+	}
+	return nil
 }

@@ -83,3 +83,40 @@ func ExampleSectorName() {
 	fmt.Println(filepath.Join("/seal", sealer.CacheDirName, sealer.SectorName(1000, 7)))
 	// Output: /seal/cache/s-t01000-7
 }
+
+// Replace filecoin-ffi's GenerateSDR in a sealing task that already has
+// the sector's replica id and cache directory (Curio's SDR task): the
+// layer files come out byte-identical to rust-fil-proofs'.
+func ExampleGenerateSDR() {
+	root, err := os.MkdirTemp("", "sealer-sdr-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(root)
+
+	proof, err := sdr.ProofByName("StackedDrg2KiBV1_1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	var replicaID [32]byte // sector.ProofType.ReplicaId(miner, number, ticket, commD) in Curio
+	replicaID[0] = 1
+	cache := filepath.Join(root, "cache", "s-t01000-1")
+	// was: ffi.GenerateSDR(sector.ProofType, paths.Cache, replicaID)
+	rep, err := sealer.GenerateSDR(context.Background(), proof, cache, replicaID,
+		sealer.LabelOptions{ParentCacheDir: filepath.Join(root, "parents")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for k := 1; k <= proof.Layers; k++ {
+		st, err := os.Stat(filepath.Join(cache, sdr.LayerFileName(k)))
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(st.Name(), st.Size())
+	}
+	fmt.Println("labels:", rep.Sectors[0].Nodes)
+	// Output:
+	// sc-02-data-layer-1.dat 2048
+	// sc-02-data-layer-2.dat 2048
+	// labels: 128
+}

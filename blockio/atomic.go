@@ -10,37 +10,77 @@ import (
 // directory, synced and renamed, so readers see the old content or the new,
 // never a torn mix.
 func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	a, err := CreateAtomic(path)
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+		return err
 	}
-	tmp := f.Name()
+	if _, err := a.WriteAt(data, 0); err != nil {
+		a.Abort()
+		return err
+	}
+	return a.Commit()
+}
+
+// AtomicFile is a file written under a temporary name in its final
+// directory and given its final name only by Commit, synced: readers see
+// the old file or the complete new one. For files too large to build in
+// memory (tree_d is twice the sector), written in place with WriteAt.
+type AtomicFile struct {
+	path, tmp string
+	f         *os.File
+}
+
+// CreateAtomic starts a new file that will be named path.
+func CreateAtomic(path string) (*AtomicFile, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("writing %s: %w", path, err)
+	}
+	a := &AtomicFile{path: path, tmp: f.Name(), f: f}
 	// CreateTemp makes the file private; outputs are for other tools too.
 	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", tmp, err)
+		a.Abort()
+		return nil, fmt.Errorf("writing %s: %w", a.tmp, err)
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", tmp, err)
+	return a, nil
+}
+
+// WriteAt writes p at off of the temporary file; errors name it.
+func (a *AtomicFile) WriteAt(p []byte, off int64) (int, error) {
+	n, err := a.f.WriteAt(p, off)
+	if err != nil {
+		return n, fmt.Errorf("writing %s: %w", a.tmp, err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("syncing %s: %w", tmp, err)
+	return n, nil
+}
+
+// Commit syncs the file, gives it its final name and syncs the directory.
+// On failure the temporary file is removed.
+func (a *AtomicFile) Commit() error {
+	if err := a.f.Sync(); err != nil {
+		a.Abort()
+		return fmt.Errorf("syncing %s: %w", a.tmp, err)
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("closing %s: %w", tmp, err)
+	err := a.f.Close()
+	a.f = nil
+	if err != nil {
+		os.Remove(a.tmp)
+		return fmt.Errorf("closing %s: %w", a.tmp, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("renaming %s to %s: %w", tmp, path, err)
+	if err := os.Rename(a.tmp, a.path); err != nil {
+		os.Remove(a.tmp)
+		return fmt.Errorf("renaming %s to %s: %w", a.tmp, a.path, err)
 	}
-	return SyncDir(dir)
+	return SyncDir(filepath.Dir(a.path))
+}
+
+// Abort removes the temporary file; the final name is untouched.
+func (a *AtomicFile) Abort() {
+	if a.f != nil {
+		a.f.Close()
+		a.f = nil
+	}
+	os.Remove(a.tmp)
 }
 
 // CheckWritable fails early, naming the path, when a file could not be

@@ -121,22 +121,28 @@ func CommD(r io.Reader, leaves uint64) ([32]byte, error) {
 
 // WriteTreeD writes the whole tree_d file to w in the reference's layout:
 // the leaves, then each level above them, up to the root, (2n-1)*32 bytes
-// in all. The leaves are copied to w as they stream; the upper levels (n-1
-// nodes, as much as the data itself) are held in memory until the end,
-// which suits the sizes this is used for; a 32 GiB sector would want them
-// spooled to disk instead.
-func WriteTreeD(r io.Reader, leaves uint64, w io.Writer) ([32]byte, error) {
+// in all. Every level's nodes are completed in order, so each level is
+// written sequentially at its own offset through a small buffer: memory
+// stays O(log n) whatever the sector size (a 32 GiB sector's tree is 64
+// GiB).
+func WriteTreeD(r io.Reader, leaves uint64, w io.WriterAt) ([32]byte, error) {
 	b, err := NewTreeDBuilder(leaves)
 	if err != nil {
 		return [32]byte{}, err
 	}
-	upper := make([][]byte, len(b.stack))
+	const bufNodes = 2048 // 64 KiB a level
+	levels := make([]treeLevel, len(b.stack))
+	var off int64
+	for h := range levels {
+		levels[h].off = off
+		off += int64(leaves>>h) * NodeSize
+	}
 	b.level = func(height int, node []byte) error {
-		if height == 0 {
-			_, err := w.Write(node)
-			return err
+		l := &levels[height]
+		l.buf = append(l.buf, node...)
+		if len(l.buf) >= bufNodes*NodeSize {
+			return l.flush(w)
 		}
-		upper[height] = append(upper[height], node...)
 		return nil
 	}
 	if _, err := io.CopyN(b, r, int64(leaves*NodeSize)); err != nil {
@@ -146,12 +152,31 @@ func WriteTreeD(r io.Reader, leaves uint64, w io.Writer) ([32]byte, error) {
 	if err != nil {
 		return root, err
 	}
-	for _, lvl := range upper[1:] {
-		if _, err := w.Write(lvl); err != nil {
-			return root, fmt.Errorf("tree_d: %w", err)
+	for h := range levels {
+		if err := levels[h].flush(w); err != nil {
+			return root, err
 		}
 	}
 	return root, nil
+}
+
+// treeLevel is one level of tree_d being written: where its next node goes
+// and the completed nodes not yet written.
+type treeLevel struct {
+	off int64
+	buf []byte
+}
+
+func (l *treeLevel) flush(w io.WriterAt) error {
+	if len(l.buf) == 0 {
+		return nil
+	}
+	if _, err := w.WriteAt(l.buf, l.off); err != nil {
+		return fmt.Errorf("tree_d: %w", err)
+	}
+	l.off += int64(len(l.buf))
+	l.buf = l.buf[:0]
+	return nil
 }
 
 // ZeroCommD is comm_d of an all-zero sector of sectorSize bytes, computed

@@ -41,44 +41,56 @@ func TestZeroCommD(t *testing.T) {
 	}
 }
 
+// memWriterAt is an io.WriterAt over a growing byte slice.
+type memWriterAt struct{ b []byte }
+
+func (m *memWriterAt) WriteAt(p []byte, off int64) (int, error) {
+	if end := int(off) + len(p); end > len(m.b) {
+		m.b = append(m.b, make([]byte, end-len(m.b))...)
+	}
+	return copy(m.b[off:], p), nil
+}
+
 func TestWriteTreeD(t *testing.T) {
-	const leaves = 64
-	data := make([]byte, leaves*NodeSize)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range data {
-		data[i] = byte(rng.Uint32())
-	}
-	var out bytes.Buffer
-	root, err := WriteTreeD(bytes.NewReader(data), leaves, &out)
-	require.NoError(t, err)
-	tree := out.Bytes()
-	require.Len(t, tree, (2*leaves-1)*NodeSize)
-	require.Equal(t, data, tree[:len(data)])
-	require.Equal(t, root[:], tree[len(tree)-NodeSize:])
-	// Every parent is the trimmed SHA-256 of its two children, checked
-	// level by level with the standard library directly.
-	lvl, off := leaves, 0
-	for lvl > 1 {
-		next := off + lvl*NodeSize
-		for i := 0; i < lvl/2; i++ {
-			d := sha256.Sum256(tree[off+2*i*NodeSize : off+(2*i+2)*NodeSize])
-			d[31] &= 0x3f
-			require.Equal(t, d[:], tree[next+i*NodeSize:next+(i+1)*NodeSize], "level of %d nodes, node %d", lvl, i)
+	// 8192 leaves make the lower levels flush their buffers mid-stream.
+	for _, leaves := range []int{64, 8192} {
+		data := make([]byte, leaves*NodeSize)
+		rng := rand.New(rand.NewPCG(1, uint64(leaves)))
+		for i := range data {
+			data[i] = byte(rng.Uint32())
 		}
-		off, lvl = next, lvl/2
-	}
-	// Chunking of the input does not matter.
-	b, err := NewTreeDBuilder(leaves)
-	require.NoError(t, err)
-	for p := data; len(p) > 0; {
-		n := min(len(p), 1+rng.IntN(100))
-		_, err := b.Write(p[:n])
+		out := &memWriterAt{}
+		root, err := WriteTreeD(bytes.NewReader(data), uint64(leaves), out)
 		require.NoError(t, err)
-		p = p[n:]
+		tree := out.b
+		require.Len(t, tree, (2*leaves-1)*NodeSize)
+		require.Equal(t, data, tree[:len(data)])
+		require.Equal(t, root[:], tree[len(tree)-NodeSize:])
+		// Every parent is the trimmed SHA-256 of its two children, checked
+		// level by level with the standard library directly.
+		lvl, off := leaves, 0
+		for lvl > 1 {
+			next := off + lvl*NodeSize
+			for i := 0; i < lvl/2; i++ {
+				d := sha256.Sum256(tree[off+2*i*NodeSize : off+(2*i+2)*NodeSize])
+				d[31] &= 0x3f
+				require.Equal(t, d[:], tree[next+i*NodeSize:next+(i+1)*NodeSize], "level of %d nodes, node %d", lvl, i)
+			}
+			off, lvl = next, lvl/2
+		}
+		// Chunking of the input does not matter.
+		b, err := NewTreeDBuilder(uint64(leaves))
+		require.NoError(t, err)
+		for p := data; len(p) > 0; {
+			n := min(len(p), 1+rng.IntN(100))
+			_, err := b.Write(p[:n])
+			require.NoError(t, err)
+			p = p[n:]
+		}
+		got, err := b.Root()
+		require.NoError(t, err)
+		require.Equal(t, root, got)
 	}
-	got, err := b.Root()
-	require.NoError(t, err)
-	require.Equal(t, root, got)
 }
 
 func TestTreeDErrors(t *testing.T) {

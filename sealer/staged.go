@@ -1,7 +1,6 @@
 package sealer
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -76,22 +75,12 @@ func pathErr(err error) error {
 	return err
 }
 
-// treeDSize is the size of tree_d's file for a sector: a full binary tree
-// over sectorSize/32 leaves, 2n-1 nodes, as rust-fil-proofs stores it
-// (rows_to_discard 0: Curio's phase-1 output says size 127 for 2 KiB) and
-// as Curio's BuildTreeD writes it.
-func treeDSize(sectorSize uint64) uint64 { return 2*sectorSize - sdr.NodeSize }
-
 // writeTreeD streams the sector's data, from the staged file at path or
 // zeros when path is "", into tree_d, and returns comm_d, tree_d's root.
 // Unless want is set and the root is not *want, it then calls before (if
-// set) and writes tree_d's file into dir atomically.
-//
-// The whole tree is built in memory before it is written (2S - 32 bytes,
-// plus the S - 32 bytes of upper levels sdr.WriteTreeD keeps), because
-// blockio.WriteFileAtomic takes a buffer: fine for test and 512 MiB
-// sectors, 3 x 32 GiB for a 32 GiB one. A streaming atomic writer in
-// blockio and a spooling sdr.WriteTreeD would remove that peak.
+// set) and gives tree_d's file, written in place under a temporary name,
+// its final name in dir. Memory stays O(log S): each level of the tree is
+// written at its offset as it completes.
 func writeTreeD(ctx context.Context, path string, sectorSize uint64, dir string, want *[32]byte, before func() error, progress func(done uint64)) ([32]byte, error) {
 	var src io.Reader = zeros{}
 	name := "zeros (committed capacity)"
@@ -104,23 +93,32 @@ func writeTreeD(ctx context.Context, path string, sectorSize uint64, dir string,
 		src, name = f, path
 	}
 	r := &stagedReader{ctx: ctx, r: io.LimitReader(src, int64(sectorSize)), path: name, progress: progress, checkFr32: path != ""}
-	tree := bytes.NewBuffer(make([]byte, 0, treeDSize(sectorSize)))
+	// Streamed into place level by level: tree_d is 2 x S, never held in
+	// memory; it gets its name only once complete and checked.
+	tree, err := blockio.CreateAtomic(filepath.Join(dir, sdr.TreeDFileName))
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("tree_d: %w", err)
+	}
 	root, err := sdr.WriteTreeD(r, sectorSize/sdr.NodeSize, tree)
 	if r.err != nil {
+		tree.Abort()
 		return root, r.err // the reader's own error says more than WriteTreeD's wrapping
 	}
 	if err != nil {
+		tree.Abort()
 		return root, fmt.Errorf("tree_d over %s: %w", name, err)
 	}
 	if want != nil && *want != root {
+		tree.Abort()
 		return root, fmt.Errorf("comm_d of the staged data is %x, want %x (the pieces'): %s does not hold these pieces", root, *want, name)
 	}
 	if before != nil {
 		if err := before(); err != nil {
+			tree.Abort()
 			return root, err
 		}
 	}
-	if err := blockio.WriteFileAtomic(filepath.Join(dir, sdr.TreeDFileName), tree.Bytes()); err != nil {
+	if err := tree.Commit(); err != nil {
 		return root, fmt.Errorf("tree_d: %w", err)
 	}
 	if progress != nil {

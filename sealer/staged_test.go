@@ -74,19 +74,29 @@ func TestCheckStaged(t *testing.T) {
 	}
 }
 
+// memTree is an io.WriterAt over a growing byte slice.
+type memTree struct{ b []byte }
+
+func (m *memTree) WriteAt(p []byte, off int64) (int, error) {
+	if end := int(off) + len(p); end > len(m.b) {
+		m.b = append(m.b, make([]byte, end-len(m.b))...)
+	}
+	return copy(m.b[off:], p), nil
+}
+
 func TestWriteTreeD(t *testing.T) {
 	for _, size := range []uint64{2 << 10, 64 << 10, 1 << 20} {
 		data := fr32Data(size, size)
 		src := t.TempDir()
 		exact := writeFile(t, src, "exact", data)
 		trailer := writeFile(t, src, "trailer", withLotusTrailer(data, []byte{1, 2, 3, 4, 5}))
-		var want bytes.Buffer
-		wantRoot, err := sdr.WriteTreeD(bytes.NewReader(data), size/sdr.NodeSize, &want)
+		want := &memTree{}
+		wantRoot, err := sdr.WriteTreeD(bytes.NewReader(data), size/sdr.NodeSize, want)
 		require.NoError(t, err)
 		zeroRoot, err := sdr.ZeroCommD(size)
 		require.NoError(t, err)
-		var zeroTree bytes.Buffer
-		_, err = sdr.WriteTreeD(zeros{}, size/sdr.NodeSize, &zeroTree)
+		zeroTree := &memTree{}
+		_, err = sdr.WriteTreeD(zeros{}, size/sdr.NodeSize, zeroTree)
 		require.NoError(t, err)
 
 		for _, tc := range []struct {
@@ -94,9 +104,9 @@ func TestWriteTreeD(t *testing.T) {
 			root       [32]byte
 			tree       []byte
 		}{
-			{"exact", exact, wantRoot, want.Bytes()},
-			{"lotus trailer", trailer, wantRoot, want.Bytes()},
-			{"cc", "", zeroRoot, zeroTree.Bytes()},
+			{"exact", exact, wantRoot, want.b},
+			{"lotus trailer", trailer, wantRoot, want.b},
+			{"cc", "", zeroRoot, zeroTree.b},
 		} {
 			t.Run(sdr.FormatSize(size)+"/"+tc.name, func(t *testing.T) {
 				dir := t.TempDir()

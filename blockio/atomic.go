@@ -1,9 +1,11 @@
 package blockio
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // WriteFileAtomic writes data to path through a temporary file in the same
@@ -104,4 +106,22 @@ func CheckWritable(path string) error {
 	name := f.Name()
 	f.Close()
 	return os.Remove(name)
+}
+
+// MkdirAll is os.MkdirAll that also returns the directories it created,
+// parents first, so that a command refused later can remove exactly those
+// (and only if they are still empty).
+func MkdirAll(dir string) ([]string, error) {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); !errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	slices.Reverse(missing)
+	return missing, os.MkdirAll(dir, 0o755)
 }

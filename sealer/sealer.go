@@ -258,7 +258,7 @@ func SealBatch(ctx context.Context, b Batch) (res *Result, err error) {
 	porepID := b.Proof.PorepID()
 	for i, s := range b.Sectors {
 		dir := p.dirs[i]
-		m, err := mkdirAll(dir)
+		m, err := blockio.MkdirAll(dir)
 		made = append(made, m...)
 		if err != nil {
 			return nil, fmt.Errorf("sector %d (%s): cache directory %s: %w", i, s.Name(), dir, err)
@@ -354,21 +354,4 @@ dirs:
 	for _, d := range slices.Backward(made) {
 		os.Remove(d) // only if empty
 	}
-}
-
-// mkdirAll is os.MkdirAll that also returns the directories it created,
-// parents first.
-func mkdirAll(dir string) ([]string, error) {
-	var missing []string
-	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		if _, err := os.Lstat(d); !errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		missing = append(missing, d)
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	slices.Reverse(missing)
-	return missing, os.MkdirAll(dir, 0o755)
 }

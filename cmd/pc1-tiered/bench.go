@@ -97,10 +97,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	dir := *cacheDir
-	if dir == "" {
-		dir = blockio.DefaultParentCacheDir(e.getenv)
-	}
+	dir := parentCacheDir(e, *cacheDir)
 	info, err := blockio.EnsureParentCache(ctx, spec.graph, dir, blockio.ParentCacheOptions{})
 	if err != nil {
 		return err

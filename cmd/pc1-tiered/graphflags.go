@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 )
 
@@ -128,4 +129,14 @@ func (s graphSpec) String() string {
 	}
 	id := s.graph.PorepID()
 	return fmt.Sprintf("%s sector, porep id %x, API %s", sdr.FormatSize(s.graph.SectorSize()), id[:], s.graph.API())
+}
+
+// parentCacheDir is the --cache-dir flag's value, or where rust-fil-proofs
+// keeps parent caches ($FIL_PROOFS_PARENT_CACHE, else
+// /var/tmp/filecoin-parents) when it is empty.
+func parentCacheDir(e *env, flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return blockio.DefaultParentCacheDir(e.getenv)
 }

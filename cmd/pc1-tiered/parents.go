@@ -34,10 +34,7 @@ func runParents(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	dir := *cacheDir
-	if dir == "" {
-		dir = blockio.DefaultParentCacheDir(e.getenv)
-	}
+	dir := parentCacheDir(e, *cacheDir)
 	mode := blockio.VerifyAlways
 	if !*verify {
 		mode = blockio.VerifyNever

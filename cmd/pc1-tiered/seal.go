@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -95,7 +94,7 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 	}()
 	for i, id := range ids {
 		dir := filepath.Join(*out, fmt.Sprintf("sector-%d", i))
-		m, err := mkdirAll(dir)
+		m, err := blockio.MkdirAll(dir)
 		made = append(made, m...)
 		if err != nil {
 			return fmt.Errorf("output directory %s: %w", dir, err)
@@ -109,10 +108,7 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 		}
 	}
 
-	dir := *cacheDir
-	if dir == "" {
-		dir = blockio.DefaultParentCacheDir(e.getenv)
-	}
+	dir := parentCacheDir(e, *cacheDir)
 	info, err := blockio.EnsureParentCache(ctx, spec.graph, dir, blockio.ParentCacheOptions{})
 	if err != nil {
 		return err
@@ -202,23 +198,6 @@ func sizeFlag(name, value, envName string, getenv func(string) string) (uint64, 
 		return 0, usagef("%s: %v", name, err)
 	}
 	return n, nil
-}
-
-// mkdirAll is os.MkdirAll that also returns the directories it created,
-// parents first.
-func mkdirAll(dir string) ([]string, error) {
-	var missing []string
-	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		if _, err := os.Lstat(d); !errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		missing = append(missing, d)
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	slices.Reverse(missing)
-	return missing, os.MkdirAll(dir, 0o755)
 }
 
 // sectorFlags are the flags that seal sectors from their real inputs
@@ -332,9 +311,7 @@ func sealInputs(ctx context.Context, e *env, spec graphSpec, cfg labeler.Config,
 			return fmt.Errorf("--report: %w", err)
 		}
 	}
-	if cacheDir == "" {
-		cacheDir = blockio.DefaultParentCacheDir(e.getenv)
-	}
+	cacheDir = parentCacheDir(e, cacheDir)
 	// The observers see the sectors by their cache directories.
 	for _, in := range inputs {
 		dir := in.CacheDir

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/labeler"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 )
@@ -37,10 +36,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if !seedGiven {
 		*seed = uint64(time.Now().UnixNano())
 	}
-	dir := *cacheDir
-	if dir == "" {
-		dir = blockio.DefaultParentCacheDir(e.getenv)
-	}
+	dir := parentCacheDir(e, *cacheDir)
 	var sectors, layers, labels uint64
 	caches := map[string]bool{}
 	var cacheOrder []string

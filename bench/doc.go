@@ -53,10 +53,14 @@
 //     job also holds the pages in flight: PrefetchAheadNodes x pages per node x 4 KiB.
 //   - Speed. One core labels v_core = (SHA-256 compressions/s) / 20 x
 //     efficiency (default 0.9) nodes/s with every parent in DRAM; C' =
-//     min(cores, N) cores hash. A page read costs c seconds of CPU (by
-//     default the kernel CPU per page-cache miss the device probe measured)
-//     and one of the R random reads/s the devices serve (summed over
-//     distinct devices). So V = min(C' / (1/v_core + reads x c), R / reads)
+//     min(cores, N) cores hash. A page read costs c seconds of CPU and
+//     one of the R pages/s the devices serve (summed over distinct
+//     devices), both measured by the device probe on the spill tier's own
+//     path (blockio.DeviceSpeed.SpillReadsPerSecond: mapped pages asked for
+//     ahead with batched MADV_WILLNEED, touched, dropped with
+//     MADV_PAGEOUT). An O_DIRECT rate times a fixed share, which this model
+//     used before, was off by 40% on another day of the same VM: the spill
+//     path reached 0.64 of O_DIRECT one day and 1.06 another. So V = min(C' / (1/v_core + reads x c), R / reads)
 //     per layer kind, and the batch runs at L / (1/V_1 + (L-1)/V_later).
 //     This leaves out stalls the prefetcher fails to hide (a synchronous
 //     fault costs its latency, not only its CPU), so it is an upper bound

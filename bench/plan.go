@@ -20,14 +20,14 @@ import (
 
 // Planning constants; the package documentation says where each comes from.
 const (
-	// DefaultSpillPathEfficiency is the share of the probe's O_DIRECT
-	// random-read rate the spill tier's own path (mmap, batched
-	// MADV_WILLNEED, page faults for what arrives late, MADV_PAGEOUT)
-	// reached on the development VM: 43.9K page reads/s in the default
-	// bench's 1.1 x S spill point against 68.7K/s probed minutes later.
-	// It is a measured calibration of one machine, not a law: pass
-	// --spill-efficiency after a bench on yours.
-	DefaultSpillPathEfficiency = 0.64
+	// DefaultSpillPathEfficiency scales the spill-path rate the device
+	// probe measured (blockio.DeviceSpeed.SpillReadsPerSecond): 1, since
+	// that probe runs the tier's own mechanism. It replaced a share of the
+	// O_DIRECT rate (0.64), calibrated on one day of the development VM,
+	// which on another day's VM drew 1.06 of its O_DIRECT rate: the share
+	// is the device's, not a constant. --spill-efficiency after a bench on
+	// yours corrects what the short probe misses.
+	DefaultSpillPathEfficiency = 1.0
 	// DefaultEfficiency is the share of the single-stream SHA-256 rate a
 	// hashing core is assumed to reach with every parent in DRAM.
 	DefaultEfficiency = 0.9
@@ -80,8 +80,9 @@ type PlanInput struct {
 	SHA SHARate
 	// Efficiency scales the SHA-256 bound; 0 means DefaultEfficiency.
 	Efficiency float64
-	// SpillPathEfficiency scales the devices' random-read rate to what the
-	// spill tier draws from them; 0 means DefaultSpillPathEfficiency.
+	// SpillPathEfficiency scales the devices' spill-path rate to what the
+	// spill tier draws from them in a real batch; 0 means
+	// DefaultSpillPathEfficiency.
 	SpillPathEfficiency float64
 	// Devices are the probed spill directories; spilling needs one.
 	Devices []blockio.DeviceSpeed
@@ -541,9 +542,13 @@ func (p *planner) spill() {
 		p.step("CPU per page read c = %s (given)", micros(sp.ColdReadCPUSeconds))
 	} else {
 		for _, d := range in.Devices {
-			sp.ColdReadCPUSeconds = max(sp.ColdReadCPUSeconds, d.MissKernelCPUSecondsPerRead)
+			c := d.SpillCPUSecondsPerRead
+			if c == 0 {
+				c = d.MissKernelCPUSecondsPerRead
+			}
+			sp.ColdReadCPUSeconds = max(sp.ColdReadCPUSeconds, c)
 		}
-		p.step("CPU per page read c = %s (largest measured kernel CPU per page-cache miss over the devices)", micros(sp.ColdReadCPUSeconds))
+		p.step("CPU per page read c = %s (largest measured CPU per spill-path page over the devices)", micros(sp.ColdReadCPUSeconds))
 	}
 
 	later := p.layerRate(sp.PageReadsPerNode, "layers 2..L")
@@ -572,6 +577,15 @@ func (p *planner) spill() {
 		humanize.IBytes(sp.SpilledBytesPerSector), humanRate(r.NodesPerSecond), r.NodesPerSecond/r.AllDRAMNodesPerSecond)
 }
 
+// spillRate is the rate at which the spill tier can draw pages from d: the
+// spill-path probe's, or the O_DIRECT rate for a probe made without it.
+func spillRate(d blockio.DeviceSpeed) float64 {
+	if d.SpillReadsPerSecond > 0 {
+		return d.SpillReadsPerSecond
+	}
+	return d.RandomReadsPerSecond
+}
+
 // deviceRate sums the devices' random read rates, counting a device that
 // several directories share once, and warns about directories that save
 // no DRAM.
@@ -579,10 +593,11 @@ func (p *planner) deviceRate() float64 {
 	best := map[uint64]float64{}
 	var order []uint64
 	for _, d := range p.in.Devices {
-		p.step("device %s (%s, dev %d:%d, %s): %s random 4 KiB reads/s at depth %d, %s kernel CPU/read; page-cache misses %s/s at %s kernel + %s user CPU/read; sequential %s/s",
+		p.step("device %s (%s, dev %d:%d, %s): %s random 4 KiB reads/s at depth %d, %s kernel CPU/read; page-cache misses %s/s at %s kernel + %s user CPU/read; spill path (mapped pages, batched WILLNEED, %d streams x %d ahead) %s pages/s at %s CPU/page; sequential %s/s",
 			d.Dir, d.FSType, unix.Major(d.Device), unix.Minor(d.Device), directName(d.Direct), humanRate(d.RandomReadsPerSecond), d.QueueDepth,
 			micros(d.KernelCPUSecondsPerRead), humanRate(d.MissReadsPerSecond), micros(d.MissKernelCPUSecondsPerRead),
-			micros(d.MissUserCPUSecondsPerRead), humanize.IBytes(uint64(d.SeqReadBytesPerSecond)))
+			micros(d.MissUserCPUSecondsPerRead), blockio.SpillProbeStreams, blockio.SpillProbeAheadPages,
+			humanRate(d.SpillReadsPerSecond), micros(d.SpillCPUSecondsPerRead), humanize.IBytes(uint64(d.SeqReadBytesPerSecond)))
 		p.r.Warnings = append(p.r.Warnings, d.Warnings...)
 		if d.InMemory && len(d.Warnings) == 0 {
 			p.warn("%s is on %s: spilled labels there still live in DRAM", d.Dir, d.FSType)
@@ -592,7 +607,7 @@ func (p *planner) deviceRate() float64 {
 		} else {
 			p.warn("%s shares its device with another --nvme directory: counted once", d.Dir)
 		}
-		best[d.Device] = max(best[d.Device], d.RandomReadsPerSecond)
+		best[d.Device] = max(best[d.Device], spillRate(d))
 	}
 	var sum float64
 	var terms []string
@@ -600,7 +615,7 @@ func (p *planner) deviceRate() float64 {
 		sum += best[dev]
 		terms = append(terms, humanRate(best[dev]))
 	}
-	p.step("device random reads R = %s = %s/s (one figure per distinct device)", strings.Join(terms, " + "), humanRate(sum))
+	p.step("device random reads R = %s = %s/s (the spill path's rate, one figure per distinct device)", strings.Join(terms, " + "), humanRate(sum))
 	if need := uint64(p.r.Sectors) * uint64(p.in.Layers) * p.s; len(p.in.Devices) > 0 {
 		// Directories on one device share its free space.
 		freeOn := map[uint64]uint64{}

@@ -34,7 +34,8 @@ var testSHA = SHARate{CompressionsPerSecond: 25e6, Implementation: "test"}
 // testDevice is a made-up NVMe drive; plans take measured figures as input.
 func testDevice(dir string, dev uint64, reads float64) blockio.DeviceSpeed {
 	return blockio.DeviceSpeed{Dir: dir, Device: dev, FSType: "ext4", Direct: true, FreeBytes: 100 << 40,
-		RandomReadsPerSecond: reads, QueueDepth: 64, MissReadsPerSecond: reads / 2, MissKernelCPUSecondsPerRead: 10e-6}
+		RandomReadsPerSecond: reads * 1.25, QueueDepth: 64, MissReadsPerSecond: reads / 2, MissKernelCPUSecondsPerRead: 8e-6,
+		SpillReadsPerSecond: reads, SpillCPUSecondsPerRead: 10e-6}
 }
 
 // TestSampleColdBaseMatchesArchitecture checks the sampler against the
@@ -177,7 +178,7 @@ func TestPlanRegimes(t *testing.T) {
 			// 2..L, and the batch is their harmonic mix with layer 1.
 			c := sp.ColdReadCPUSeconds
 			if tc.in.ColdReadCPUSeconds == 0 {
-				require.Equal(t, 10e-6, c, "the devices' measured miss CPU")
+				require.Equal(t, 10e-6, c, "the devices' measured spill-path CPU")
 			}
 			require.InDelta(t, sp.ExpanderPageReadsPerNode+sp.BasePageReadsPerNode, sp.PageReadsPerNode, 1e-12)
 			require.LessOrEqual(t, sp.PageReadsPerNode, sp.ColdReadsPerNode, "pages are shared, never more")
@@ -277,6 +278,9 @@ func TestPlanDevices(t *testing.T) {
 	shm.FSType, shm.InMemory = "tmpfs", true
 	small := testDevice("/small", 12, 10e3)
 	small.FreeBytes = 1 << 30
+	// A probe from before the spill-path phase: its O_DIRECT rate stands in.
+	old := testDevice("/old", 13, 40e3)
+	old.SpillReadsPerSecond = 0
 	for _, tc := range []struct {
 		name  string
 		devs  []blockio.DeviceSpeed
@@ -287,6 +291,7 @@ func TestPlanDevices(t *testing.T) {
 		{"shared device", []blockio.DeviceSpeed{a, b, c}, 150e3, "/b shares its device"},
 		{"tmpfs", []blockio.DeviceSpeed{shm}, 1e6, "/dev/shm is on tmpfs"},
 		{"no room for layer files", []blockio.DeviceSpeed{small}, 10e3, "layer files need"},
+		{"probe without the spill path", []blockio.DeviceSpeed{old}, 50e3, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := Plan(PlanInput{Graph: g32, Layers: 11, Sectors: 4, RAM: 96 * gib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA, Devices: tc.devs})

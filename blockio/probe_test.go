@@ -58,6 +58,9 @@ func TestProbeDevice(t *testing.T) {
 			require.GreaterOrEqual(t, ds.KernelCPUSecondsPerRead, 0.0)
 			require.GreaterOrEqual(t, ds.MissKernelCPUSecondsPerRead, 0.0)
 			require.GreaterOrEqual(t, ds.MissUserCPUSecondsPerRead, 0.0)
+			require.Greater(t, ds.SpillReadsPerSecond, 0.0, "the spill path's own rate")
+			require.Greater(t, ds.SpillCPUSecondsPerRead, 0.0)
+			require.Less(t, ds.SpillCPUSecondsPerRead, 1.0)
 			// A read cannot cost a whole second of CPU: the figures are
 			// per read, not totals.
 			require.Less(t, ds.KernelCPUSecondsPerRead+ds.MissKernelCPUSecondsPerRead, 1.0)

@@ -35,7 +35,7 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 	layers := fs.Int("layers", 0, "layer count (default: the proof's, or 2 for non-production sizes)")
 	blockSize := fs.String("block-size", "", "pool block size (default: the seal's, sector size / 16, at most 32MiB)")
 	efficiency := fs.Float64("efficiency", bench.DefaultEfficiency, "share of the single-core SHA-256 rate a core labels at with every parent in DRAM")
-	spillEff := fs.Float64("spill-efficiency", bench.DefaultSpillPathEfficiency, "share of the probed random-read rate the spill tier draws (measured by bench's spill points against the probe)")
+	spillEff := fs.Float64("spill-efficiency", bench.DefaultSpillPathEfficiency, "share of the probed spill-path page rate the spill tier draws in a real batch (a bench spill point's device page reads per second over the probe's)")
 	coldCPU := fs.Duration("cold-read-cpu", 0, "CPU time per cold read, e.g. 20us (default: the kernel CPU per page-cache miss the probe measures)")
 	probeSize := fs.String("probe-size", "1GiB", "size of each device probe's temporary file")
 	probeTime := fs.Duration("probe-time", blockio.DefaultProbeDuration, "time each device probe spends measuring")

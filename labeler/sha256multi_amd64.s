@@ -4,9 +4,11 @@
 // the labels of k sectors at the same node. One stream is bound by the
 // latency of SHA256RNDS2 (each pair of rounds waits for the previous
 // one); with k streams the round unit has k independent chains to overlap
-// and runs at its throughput instead. On the development machine that is
-// about 1.3x the latency-bound rate, reached with k = 2: more streams add
-// nothing there (BenchmarkMultiKernels, "rounds" shape).
+// and runs at its throughput instead. How far that goes is the CPU's: on
+// an Intel development VM about 1.3x the latency-bound rate, reached with
+// k = 2; on an AMD EPYC (Zen 4) VM the rounds alone reach 1.9x at k = 2,
+// 2.5x at 3 and 3.2x at 4 (BenchmarkMultiKernels, "rounds" shape), and
+// whole node messages, with their schedules, 1.7x, 2.0x and 2.3x.
 //
 // To get that close to the round unit's limit:
 //
@@ -20,10 +22,11 @@
 //     pairs P0P1..P12P13, P8 and the padding) and 5 in layer 1 (header,
 //     P0P1, P2P3, P4P5, P0 and the padding).
 //   - A block's schedule is computed during the rounds of the block before
-//     its first use (multiPlan.ready), one stream at a time between groups
-//     of rounds, so that the out-of-order window always holds rounds to
-//     run alongside it. Only distinct block 0 (block 0) is scheduled before
-//     any round.
+//     its first use (multiPlan.ready), one stream at a time, a quarter of
+//     a schedule after a group of rounds (SCHED_PART0, SCHED_PART), spread
+//     evenly over the block, so that the out-of-order window always holds
+//     rounds to run alongside the schedule's dependency chain. Only
+//     distinct block 0 (block 0) is scheduled before any round.
 //
 // Data (sha256multi_other.go): *multiStreams holds, per stream s, the
 // address of its half table (entry i = address of 32 message bytes) at
@@ -183,6 +186,20 @@ GLOBL k256<>(SB), RODATA|NOPTR, $256
 	SCHED_STEP(X11, X12, X9, X10, 224, 224) \
 	SCHED_STEP(X12, X9, X10, X11, 240, 240)
 
+// SCHEDULE in four parts, spread over four groups of rounds: the
+// message loads, then the W+K of rounds 16-31, 32-47 and 48-63.
+#define SCHED_PART0(p, q) \
+	SCHED_LOAD(0(p), X9, 0, 0) \
+	SCHED_LOAD(16(p), X10, 16, 16) \
+	SCHED_LOAD(0(q), X11, 32, 32) \
+	SCHED_LOAD(16(q), X12, 48, 48)
+
+#define SCHED_PART(o) \
+	SCHED_STEP(X9, X10, X11, X12, o, o) \
+	SCHED_STEP(X10, X11, X12, X9, o+16, o+16) \
+	SCHED_STEP(X11, X12, X9, X10, o+32, o+32) \
+	SCHED_STEP(X12, X9, X10, X11, o+48, o+48)
+
 // Stream state (ABEF, CDGH) back to a..d, e..h, big-endian, to 0..31(AX).
 #define STORE_DIGEST(abef, cdgh) \
 	MOVO abef, X13 \
@@ -258,32 +275,50 @@ noschedule1:
 	MOVO X1, 0(R13)
 	MOVO X2, 16(R13)
 
-	// 64 rounds, the streams interleaved four rounds at a time. Between
-	// them, stream by stream, the schedule of the next new block (if R9):
-	// spread out so that the out-of-order window always holds rounds to
-	// overlap with it.
+	// 64 rounds, the streams interleaved four rounds at a time. After
+	// some groups of rounds, a quarter of one stream's schedule of the next
+	// new block (if R9), the quarters spread evenly over the block: each is
+	// a dependency chain longer than a group of rounds takes to issue, and
+	// spread this thin the out-of-order window overlaps chains and rounds.
+	// (Whole schedules between groups left the round unit idle: layer 2
+	// at k = 4 ran at 1.6 x one stream instead of 2.1.)
 	ROUNDS1(0)
-	ROUNDS1(16)
 	TESTQ R9, R9
 	JE skip1_0
 	MOVQ 0(R8), R10
 	MOVQ (R10)(R11*8), AX
 	MOVQ (R10)(R12*8), R10
-	SCHEDULE(AX, R10)
-	ADDQ $256, DI
+	SCHED_PART0(AX, R10)
 
 skip1_0:
+	ROUNDS1(16)
 	ROUNDS1(32)
 	ROUNDS1(48)
 	ROUNDS1(64)
+	TESTQ R9, R9
+	JE skip1_4
+	SCHED_PART(64)
+
+skip1_4:
 	ROUNDS1(80)
 	ROUNDS1(96)
 	ROUNDS1(112)
 	ROUNDS1(128)
+	TESTQ R9, R9
+	JE skip1_8
+	SCHED_PART(128)
+
+skip1_8:
 	ROUNDS1(144)
 	ROUNDS1(160)
 	ROUNDS1(176)
 	ROUNDS1(192)
+	TESTQ R9, R9
+	JE skip1_12
+	SCHED_PART(192)
+	ADDQ $256, DI
+
+skip1_12:
 	ROUNDS1(208)
 	ROUNDS1(224)
 	ROUNDS1(240)
@@ -370,43 +405,76 @@ noschedule2:
 	MOVO X3, 32(R13)
 	MOVO X4, 48(R13)
 
-	// 64 rounds, the streams interleaved four rounds at a time. Between
-	// them, stream by stream, the schedule of the next new block (if R9):
-	// spread out so that the out-of-order window always holds rounds to
-	// overlap with it.
+	// 64 rounds, the streams interleaved four rounds at a time. After
+	// some groups of rounds, a quarter of one stream's schedule of the next
+	// new block (if R9), the quarters spread evenly over the block: each is
+	// a dependency chain longer than a group of rounds takes to issue, and
+	// spread this thin the out-of-order window overlaps chains and rounds.
+	// (Whole schedules between groups left the round unit idle: layer 2
+	// at k = 4 ran at 1.6 x one stream instead of 2.1.)
 	ROUNDS2(0)
-	ROUNDS2(16)
 	TESTQ R9, R9
 	JE skip2_0
 	MOVQ 0(R8), R10
 	MOVQ (R10)(R11*8), AX
 	MOVQ (R10)(R12*8), R10
-	SCHEDULE(AX, R10)
-	ADDQ $256, DI
+	SCHED_PART0(AX, R10)
 
 skip2_0:
+	ROUNDS2(16)
 	ROUNDS2(32)
+	TESTQ R9, R9
+	JE skip2_2
+	SCHED_PART(64)
+
+skip2_2:
 	ROUNDS2(48)
 	ROUNDS2(64)
+	TESTQ R9, R9
+	JE skip2_4
+	SCHED_PART(128)
+
+skip2_4:
 	ROUNDS2(80)
 	ROUNDS2(96)
+	TESTQ R9, R9
+	JE skip2_6
+	SCHED_PART(192)
+	ADDQ $256, DI
+
+skip2_6:
 	ROUNDS2(112)
 	ROUNDS2(128)
-	ROUNDS2(144)
 	TESTQ R9, R9
-	JE skip2_1
+	JE skip2_8
 	MOVQ 8(R8), R10
 	MOVQ (R10)(R11*8), AX
 	MOVQ (R10)(R12*8), R10
-	SCHEDULE(AX, R10)
-	ADDQ $256, DI
+	SCHED_PART0(AX, R10)
 
-skip2_1:
+skip2_8:
+	ROUNDS2(144)
 	ROUNDS2(160)
+	TESTQ R9, R9
+	JE skip2_10
+	SCHED_PART(64)
+
+skip2_10:
 	ROUNDS2(176)
 	ROUNDS2(192)
+	TESTQ R9, R9
+	JE skip2_12
+	SCHED_PART(128)
+
+skip2_12:
 	ROUNDS2(208)
 	ROUNDS2(224)
+	TESTQ R9, R9
+	JE skip2_14
+	SCHED_PART(192)
+	ADDQ $256, DI
+
+skip2_14:
 	ROUNDS2(240)
 
 	// Feed-forward, then the next block.
@@ -501,52 +569,100 @@ noschedule3:
 	MOVO X5, 64(R13)
 	MOVO X6, 80(R13)
 
-	// 64 rounds, the streams interleaved four rounds at a time. Between
-	// them, stream by stream, the schedule of the next new block (if R9):
-	// spread out so that the out-of-order window always holds rounds to
-	// overlap with it.
+	// 64 rounds, the streams interleaved four rounds at a time. After
+	// some groups of rounds, a quarter of one stream's schedule of the next
+	// new block (if R9), the quarters spread evenly over the block: each is
+	// a dependency chain longer than a group of rounds takes to issue, and
+	// spread this thin the out-of-order window overlaps chains and rounds.
+	// (Whole schedules between groups left the round unit idle: layer 2
+	// at k = 4 ran at 1.6 x one stream instead of 2.1.)
 	ROUNDS3(0)
-	ROUNDS3(16)
 	TESTQ R9, R9
 	JE skip3_0
 	MOVQ 0(R8), R10
 	MOVQ (R10)(R11*8), AX
 	MOVQ (R10)(R12*8), R10
-	SCHEDULE(AX, R10)
-	ADDQ $256, DI
+	SCHED_PART0(AX, R10)
 
 skip3_0:
-	ROUNDS3(32)
-	ROUNDS3(48)
-	ROUNDS3(64)
-	ROUNDS3(80)
-	ROUNDS3(96)
+	ROUNDS3(16)
 	TESTQ R9, R9
 	JE skip3_1
+	SCHED_PART(64)
+
+skip3_1:
+	ROUNDS3(32)
+	TESTQ R9, R9
+	JE skip3_2
+	SCHED_PART(128)
+
+skip3_2:
+	ROUNDS3(48)
+	ROUNDS3(64)
+	TESTQ R9, R9
+	JE skip3_4
+	SCHED_PART(192)
+	ADDQ $256, DI
+
+skip3_4:
+	ROUNDS3(80)
+	TESTQ R9, R9
+	JE skip3_5
 	MOVQ 8(R8), R10
 	MOVQ (R10)(R11*8), AX
 	MOVQ (R10)(R12*8), R10
-	SCHEDULE(AX, R10)
-	ADDQ $256, DI
+	SCHED_PART0(AX, R10)
 
-skip3_1:
+skip3_5:
+	ROUNDS3(96)
+	TESTQ R9, R9
+	JE skip3_6
+	SCHED_PART(64)
+
+skip3_6:
 	ROUNDS3(112)
 	ROUNDS3(128)
-	ROUNDS3(144)
-	ROUNDS3(160)
-	ROUNDS3(176)
 	TESTQ R9, R9
-	JE skip3_2
+	JE skip3_8
+	SCHED_PART(128)
+
+skip3_8:
+	ROUNDS3(144)
+	TESTQ R9, R9
+	JE skip3_9
+	SCHED_PART(192)
+	ADDQ $256, DI
+
+skip3_9:
+	ROUNDS3(160)
+	TESTQ R9, R9
+	JE skip3_10
 	MOVQ 16(R8), R10
 	MOVQ (R10)(R11*8), AX
 	MOVQ (R10)(R12*8), R10
-	SCHEDULE(AX, R10)
+	SCHED_PART0(AX, R10)
+
+skip3_10:
+	ROUNDS3(176)
+	ROUNDS3(192)
+	TESTQ R9, R9
+	JE skip3_12
+	SCHED_PART(64)
+
+skip3_12:
+	ROUNDS3(208)
+	TESTQ R9, R9
+	JE skip3_13
+	SCHED_PART(128)
+
+skip3_13:
+	ROUNDS3(224)
+	TESTQ R9, R9
+	JE skip3_14
+	SCHED_PART(192)
 	ADDQ $256, DI
 
-skip3_2:
-	ROUNDS3(192)
-	ROUNDS3(208)
-	ROUNDS3(224)
+skip3_14:
 	ROUNDS3(240)
 
 	// Feed-forward, then the next block.
@@ -651,62 +767,125 @@ noschedule4:
 	MOVO X7, 96(R13)
 	MOVO X8, 112(R13)
 
-	// 64 rounds, the streams interleaved four rounds at a time. Between
-	// them, stream by stream, the schedule of the next new block (if R9):
-	// spread out so that the out-of-order window always holds rounds to
-	// overlap with it.
+	// 64 rounds, the streams interleaved four rounds at a time. After
+	// some groups of rounds, a quarter of one stream's schedule of the next
+	// new block (if R9), the quarters spread evenly over the block: each is
+	// a dependency chain longer than a group of rounds takes to issue, and
+	// spread this thin the out-of-order window overlaps chains and rounds.
+	// (Whole schedules between groups left the round unit idle: layer 2
+	// at k = 4 ran at 1.6 x one stream instead of 2.1.)
 	ROUNDS4(0)
-	ROUNDS4(16)
 	TESTQ R9, R9
 	JE skip4_0
 	MOVQ 0(R8), R10
 	MOVQ (R10)(R11*8), AX
 	MOVQ (R10)(R12*8), R10
-	SCHEDULE(AX, R10)
-	ADDQ $256, DI
+	SCHED_PART0(AX, R10)
 
 skip4_0:
-	ROUNDS4(32)
-	ROUNDS4(48)
-	ROUNDS4(64)
-	ROUNDS4(80)
+	ROUNDS4(16)
 	TESTQ R9, R9
 	JE skip4_1
-	MOVQ 8(R8), R10
-	MOVQ (R10)(R11*8), AX
-	MOVQ (R10)(R12*8), R10
-	SCHEDULE(AX, R10)
-	ADDQ $256, DI
+	SCHED_PART(64)
 
 skip4_1:
-	ROUNDS4(96)
-	ROUNDS4(112)
-	ROUNDS4(128)
-	ROUNDS4(144)
+	ROUNDS4(32)
 	TESTQ R9, R9
 	JE skip4_2
-	MOVQ 16(R8), R10
-	MOVQ (R10)(R11*8), AX
-	MOVQ (R10)(R12*8), R10
-	SCHEDULE(AX, R10)
-	ADDQ $256, DI
+	SCHED_PART(128)
 
 skip4_2:
-	ROUNDS4(160)
-	ROUNDS4(176)
-	ROUNDS4(192)
-	ROUNDS4(208)
+	ROUNDS4(48)
 	TESTQ R9, R9
 	JE skip4_3
-	MOVQ 24(R8), R10
-	MOVQ (R10)(R11*8), AX
-	MOVQ (R10)(R12*8), R10
-	SCHEDULE(AX, R10)
+	SCHED_PART(192)
 	ADDQ $256, DI
 
 skip4_3:
+	ROUNDS4(64)
+	TESTQ R9, R9
+	JE skip4_4
+	MOVQ 8(R8), R10
+	MOVQ (R10)(R11*8), AX
+	MOVQ (R10)(R12*8), R10
+	SCHED_PART0(AX, R10)
+
+skip4_4:
+	ROUNDS4(80)
+	TESTQ R9, R9
+	JE skip4_5
+	SCHED_PART(64)
+
+skip4_5:
+	ROUNDS4(96)
+	TESTQ R9, R9
+	JE skip4_6
+	SCHED_PART(128)
+
+skip4_6:
+	ROUNDS4(112)
+	TESTQ R9, R9
+	JE skip4_7
+	SCHED_PART(192)
+	ADDQ $256, DI
+
+skip4_7:
+	ROUNDS4(128)
+	TESTQ R9, R9
+	JE skip4_8
+	MOVQ 16(R8), R10
+	MOVQ (R10)(R11*8), AX
+	MOVQ (R10)(R12*8), R10
+	SCHED_PART0(AX, R10)
+
+skip4_8:
+	ROUNDS4(144)
+	TESTQ R9, R9
+	JE skip4_9
+	SCHED_PART(64)
+
+skip4_9:
+	ROUNDS4(160)
+	TESTQ R9, R9
+	JE skip4_10
+	SCHED_PART(128)
+
+skip4_10:
+	ROUNDS4(176)
+	TESTQ R9, R9
+	JE skip4_11
+	SCHED_PART(192)
+	ADDQ $256, DI
+
+skip4_11:
+	ROUNDS4(192)
+	TESTQ R9, R9
+	JE skip4_12
+	MOVQ 24(R8), R10
+	MOVQ (R10)(R11*8), AX
+	MOVQ (R10)(R12*8), R10
+	SCHED_PART0(AX, R10)
+
+skip4_12:
+	ROUNDS4(208)
+	TESTQ R9, R9
+	JE skip4_13
+	SCHED_PART(64)
+
+skip4_13:
 	ROUNDS4(224)
+	TESTQ R9, R9
+	JE skip4_14
+	SCHED_PART(128)
+
+skip4_14:
 	ROUNDS4(240)
+	TESTQ R9, R9
+	JE skip4_15
+	SCHED_PART(192)
+	ADDQ $256, DI
+
+skip4_15:
 
 	// Feed-forward, then the next block.
 	PADDD 0(R13), X1

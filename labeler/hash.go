@@ -9,23 +9,34 @@ import (
 )
 
 // layerView addresses the labels of one layer spread over pool blocks:
-// node p lives in blocks[p>>shift] at byte (p&mask)*32.
+// node p lives in blocks[p>>shift] at byte (p&mask)*stride + off. A
+// single sector's labels are packed (stride 32, off 0); the k lanes of a
+// lockstep group share blocks with their labels interleaved (stride
+// 32k, lane s at off 32s), so that one parent's k labels are adjacent.
 type layerView struct {
 	blocks [][]byte
 	// base[i] is the address of blocks[i]: the hot loop turns a node into
 	// an address with one load instead of a slice header's three. Blocks
 	// are tier memory outside the Go heap, so the addresses stay valid.
-	base  []uintptr
-	shift uint
-	mask  uint64
+	base        []uintptr
+	shift       uint
+	mask        uint64
+	stride, off uint64
 }
 
 func newLayerView(blocks int, nodesPerBlock uint64) *layerView {
+	return newLaneView(blocks, nodesPerBlock, 1, 0)
+}
+
+// newLaneView is the view of lane s of k interleaved lanes.
+func newLaneView(blocks int, nodesPerBlock uint64, k, s int) *layerView {
 	return &layerView{
 		blocks: make([][]byte, blocks),
 		base:   make([]uintptr, blocks),
 		shift:  uint(bits.TrailingZeros64(nodesPerBlock)),
 		mask:   nodesPerBlock - 1,
+		stride: uint64(k) * sdr.NodeSize,
+		off:    uint64(s) * sdr.NodeSize,
 	}
 }
 
@@ -36,12 +47,12 @@ func (v *layerView) setBlock(i int, b []byte) {
 
 func (v *layerView) label(p uint32) *[sdr.NodeSize]byte {
 	b := v.blocks[uint64(p)>>v.shift]
-	off := (uint64(p) & v.mask) * sdr.NodeSize
+	off := (uint64(p)&v.mask)*v.stride + v.off
 	return (*[sdr.NodeSize]byte)(b[off : off+sdr.NodeSize])
 }
 
 func (v *layerView) addr(p uint32) uintptr {
-	return v.base[uint64(p)>>v.shift] + uintptr(uint64(p)&v.mask)*sdr.NodeSize
+	return v.base[uint64(p)>>v.shift] + uintptr((uint64(p)&v.mask)*v.stride+v.off)
 }
 
 // prefetchDistance is how many nodes ahead parents are prefetched: far

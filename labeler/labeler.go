@@ -464,14 +464,14 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 		stream:        stream,
 		nodesPerBlock: nodesPerBlock,
 	}
-	for _, i := range members {
+	for s, i := range members {
 		js.lanes = append(js.lanes, &lane{
 			idx:    i,
 			sector: r.cfg.Sectors[i],
 			res:    &results[i],
 			nl:     newNodeLabeler(r.shaNI),
-			cur:    newLayerView(blocksPerLayer, nodesPerBlock),
-			prev:   newLayerView(blocksPerLayer, nodesPerBlock),
+			cur:    newLaneView(blocksPerLayer, nodesPerBlock, len(members), s),
+			prev:   newLaneView(blocksPerLayer, nodesPerBlock, len(members), s),
 			meta:   r.starts[i].meta,
 		})
 	}
@@ -480,6 +480,7 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 		if js.group, err = newGroupLabeler(js.lanes, r.shaNI); err != nil {
 			return err
 		}
+		js.io = newLaneIO(len(js.lanes), blockSize)
 	}
 	var place placer
 	if r.spill != nil {
@@ -566,7 +567,10 @@ type jobState struct {
 	lanes []*lane
 	// group hashes the lanes together; nil with one lane, which labels on
 	// its own (nodeLabeler.labelRange).
-	group         *groupLabeler
+	group *groupLabeler
+	// io moves a group's lanes' labels between its interleaved pool
+	// blocks and their packed layer files; nil with one lane.
+	io            *laneIO
 	stream        *blockio.ParentStream
 	nodesPerBlock uint64
 }
@@ -676,8 +680,15 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, star
 		if err := place.placeBlock(ctx, b); err != nil {
 			return fmt.Errorf("block %d: %w", b, err)
 		}
-		for _, ln := range js.lanes {
-			if err := ln.file.ReadAt(ln.cur.blocks[b], int64(b)*int64(len(ln.cur.blocks[b]))); err != nil {
+		off := int64(b) * int64(r.cfg.BlockSize)
+		for s, ln := range js.lanes {
+			var err error
+			if js.io != nil {
+				err = js.io.load(ctx, ln.cur.blocks[b], s, func(p []byte) error { return ln.file.ReadAt(p, off) })
+			} else {
+				err = ln.file.ReadAt(ln.cur.blocks[b], off)
+			}
+			if err != nil {
 				return js.laneErr(ln, fmt.Errorf("resuming at block %d: %w", startBlock, err))
 			}
 		}
@@ -735,12 +746,18 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, star
 		if err != nil {
 			return err
 		}
-		for _, ln := range js.lanes {
+		for s, ln := range js.lanes {
 			ln.res.Nodes += js.nodesPerBlock
 			if b < ln.durable {
 				continue // already on the disk, identical
 			}
-			if err := ln.file.WriteAsync(ln.cur.blocks[b], int64(first*sdr.NodeSize), place.written(b)); err != nil {
+			data, ack := ln.cur.blocks[b], place.written(b)
+			if js.io != nil {
+				if data, ack, err = js.io.pack(ctx, data, s, ack); err != nil {
+					return err
+				}
+			}
+			if err := ln.file.WriteAsync(data, int64(first*sdr.NodeSize), ack); err != nil {
 				return js.laneErr(ln, err)
 			}
 		}
@@ -792,22 +809,25 @@ func (p *poolPlacer) acquire(ctx context.Context) (pool.BlockID, error) {
 	return id, err
 }
 
-// laneBlock is lane s's part of pool block id.
-func (p *poolPlacer) laneBlock(id pool.BlockID, s int) []byte {
-	b := p.run.cfg.BlockSize
-	return p.run.arena.Block(int(id))[uint64(s)*b : uint64(s+1)*b : uint64(s+1)*b]
-}
-
 func (p *poolPlacer) placeBlock(ctx context.Context, b int) error {
 	id, err := p.acquire(ctx)
 	if err != nil {
 		return err
 	}
 	p.curIDs = append(p.curIDs, id)
-	for s, ln := range p.js.lanes {
-		ln.cur.setBlock(b, p.laneBlock(id, s))
+	block := p.jobBlock(id)
+	for _, ln := range p.js.lanes {
+		ln.cur.setBlock(b, block)
 	}
 	return nil
+}
+
+// jobBlock is the part of pool block id the job's lanes use: a group
+// smaller than the batch's group size (its last) uses only its lanes'
+// share, and a single lane's block is exactly what its layer file holds.
+func (p *poolPlacer) jobBlock(id pool.BlockID) []byte {
+	n := uint64(len(p.js.lanes)) * p.run.cfg.BlockSize
+	return p.run.arena.Block(int(id))[:n:n]
 }
 
 func (p *poolPlacer) written(int) func() { return nil }
@@ -834,9 +854,16 @@ func (p *poolPlacer) loadPrev(ctx context.Context, layer int) error {
 			return err
 		}
 		p.prevIDs = append(p.prevIDs, id)
+		block := p.jobBlock(id)
+		off := int64(b) * int64(p.run.cfg.BlockSize)
 		for s, ln := range p.js.lanes {
-			block := p.laneBlock(id, s)
-			if err := files[s].ReadAt(block, int64(b)*int64(len(block))); err != nil {
+			var err error
+			if p.js.io != nil {
+				err = p.js.io.load(ctx, block, s, func(packed []byte) error { return files[s].ReadAt(packed, off) })
+			} else {
+				err = files[s].ReadAt(block, off)
+			}
+			if err != nil {
 				return p.js.laneErr(ln, err)
 			}
 			ln.prev.setBlock(b, block)

@@ -499,8 +499,8 @@ func sha256CompressionRate() (wall, cpu float64) {
 
 // BenchmarkGroupLabelRange times the hot loop alone on a whole in-memory
 // 8 MiB layer 2 (as BenchmarkLabelRange), for one sector (labelRange) and
-// for groups of 2 to 4 (groupLabeler), the lanes' layers interleaved in
-// blocks as the pool places them. ns/node is per label, thread CPU time;
+// for groups of 2 to 4 (groupLabeler), the lanes' labels interleaved in
+// the blocks as the pool places them (laneIO). ns/node is per label, thread CPU time;
 // cpu_sha_limit_ratio is the label rate times 20 compressions over one
 // crypto/sha256 stream's rate, both per second of CPU time.
 func BenchmarkGroupLabelRange(b *testing.B) {
@@ -523,13 +523,15 @@ func BenchmarkGroupLabelRange(b *testing.B) {
 			defer arena.Close()
 			var lanes []*lane
 			for s := range k {
-				ln := &lane{nl: newNodeLabeler(true), cur: newLayerView(perLayer, nodesPerBlock), prev: newLayerView(perLayer, nodesPerBlock)}
+				ln := &lane{nl: newNodeLabeler(true), cur: newLaneView(perLayer, nodesPerBlock, k, s), prev: newLaneView(perLayer, nodesPerBlock, k, s)}
 				ln.sector.ReplicaID = replicaID(s)
 				for i := range perLayer {
-					ln.cur.setBlock(i, arena.Block(i)[s*blockSize:(s+1)*blockSize])
-					prev := arena.Block(perLayer + i)[s*blockSize : (s+1)*blockSize]
-					for j := range prev {
-						prev[j] = byte(i*31 + j + s)
+					ln.cur.setBlock(i, arena.Block(i))
+					prev := arena.Block(perLayer + i)
+					if s == 0 {
+						for j := range prev {
+							prev[j] = byte(i*31 + j)
+						}
 					}
 					ln.prev.setBlock(i, prev)
 				}

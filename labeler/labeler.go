@@ -61,10 +61,10 @@ type Config struct {
 	// on its own, 2 to 4 forces groups of that many (at most Jobs). A
 	// group shares one walk of the parent cache and hashes its sectors'
 	// labels of a node together, which keeps the SHA unit busier than one
-	// sector can. The automatic choice is 2 when at least 2 x GOMAXPROCS
-	// sectors hash at once, so every core still has a group, the CPU has
-	// the SHA extensions and the pool size and DRAM budget leave room for
-	// the groups' pool; otherwise 1. Groups do not spill: forcing them
+	// sector can. With the SHA extensions and no spill, the automatic choice
+	// is the largest k <= 4 with k x GOMAXPROCS sectors hashing at once,
+	// so that every core still has a group, whose pool fits the pool size
+	// and DRAM budget; otherwise 1. Groups do not spill: forcing them
 	// with a DRAM budget that turns the spill tier on is an error.
 	Lockstep int
 	// HugeTLB asks for reserved hugepages for the DRAM arena.

@@ -41,11 +41,19 @@ func (c *Config) groupSize(cores int, shaNI bool) (int, error) {
 	case c.Lockstep == 0:
 		// Spilling jobs wait on the device, not on the SHA unit; without
 		// the SHA extensions there is no kernel to gain from; with fewer
-		// than two sectors per core, pairing them would idle cores.
-		if c.spills() || !shaNI || jobs < 2*cores || c.groupPoolErr(2, jobs) != nil {
+		// than two sectors per core, grouping them would idle cores. Else
+		// the largest group that still gives every core one and whose pool
+		// fits: more streams per core measured faster at every k
+		// (labeler.BenchmarkGroupLabelRange).
+		if c.spills() || !shaNI {
 			return 1, nil
 		}
-		return 2, nil
+		for k := min(maxStreams, jobs/max(cores, 1)); k >= 2; k-- {
+			if c.groupPoolErr(k, jobs) == nil {
+				return k, nil
+			}
+		}
+		return 1, nil
 	}
 	if c.spills() {
 		lo, _, _ := pool.Bounds(c.Graph.SectorSize(), jobs)

@@ -63,7 +63,10 @@ func TestLockstepChoice(t *testing.T) {
 		validateErr, runErr bool
 	}{
 		{name: "two sectors per core", sectors: 8, parallel: 8, cores: 4, want: 2},
-		{name: "four sectors per core", sectors: 8, parallel: 8, cores: 2, want: 2},
+		{name: "three sectors per core", sectors: 6, parallel: 6, cores: 2, want: 3},
+		{name: "four sectors per core", sectors: 8, parallel: 8, cores: 2, want: 4},
+		{name: "eight sectors per core", sectors: 16, parallel: 16, cores: 2, want: 4},
+		{name: "budget fits pairs' pool, not fours'", sectors: 8, parallel: 8, cores: 2, dram: 10 * s, want: 2},
 		{name: "more sectors than slots", sectors: 16, parallel: 8, cores: 4, want: 2},
 		{name: "fewer than two per core", sectors: 7, parallel: 7, cores: 4, want: 1},
 		{name: "slots for one per core", sectors: 16, parallel: 4, cores: 4, want: 1},

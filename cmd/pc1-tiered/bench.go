@@ -41,7 +41,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	parallel := fs.Int("parallel", 0, "sectors hashing at once, the pool's N (default: --sectors)")
 	layers := fs.Int("layers", 0, "layers per sector (default 4; 2 with --quick)")
 	poolPoints := fs.String("pool", "", "DRAM per sector, in multiples of the sector size, for extra pool sizes between the minimum and the maximum (default 1.5,1.375; none with --quick)")
-	lockstepPoints := fs.String("lockstep", "2", "group sizes k for extra points at the largest pool with sectors labeled k at a time (lockstep); empty for none")
+	lockstepPoints := fs.String("lockstep", "", "group sizes k for extra points at the largest pool with sectors labeled k at a time (lockstep), or none (default: every k from 2 to min(4, --sectors))")
 	spill := fs.String("spill", "", "DRAM per sector, in multiples of the sector size, for the spill points below the pool minimum (default 1.2,1.1; 1.25,1.1 with --quick)")
 	out := fs.String("out", "pc1-bench", "directory for bench.csv, bench.json, bench.png, bench.svg and the first point's layer files")
 	cacheDir := fs.String("cache-dir", "", "parent cache directory (default $FIL_PROOFS_PARENT_CACHE or /var/tmp/filecoin-parents)")
@@ -105,7 +105,15 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	base.ParentCache = info.Path
 
 	var ks []int
+	if *lockstepPoints == "" {
+		for k := 2; k <= min(4, base.Jobs()); k++ {
+			ks = append(ks, k)
+		}
+	}
 	for _, f := range strings.Split(*lockstepPoints, ",") {
+		if f == "none" {
+			break
+		}
 		if f = strings.TrimSpace(f); f == "" {
 			continue
 		}

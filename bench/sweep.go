@@ -67,10 +67,14 @@ func DefaultSweep(sectorSize uint64, n int, poolPerSector, spillPerSector []floa
 // at a time (lockstep groups), one per k: what interleaved hashing buys
 // against the first point's one-sector jobs.
 func LockstepSweep(sectorSize uint64, n int, ks []int) []SweepSpec {
-	_, _, hi := pool.Bounds(sectorSize, n)
 	var pts []SweepSpec
 	for _, k := range ks {
 		if k >= 2 && k <= n {
+			// The pool counts a group as one job on a sector k times as
+			// large, a short last group included: its largest pool is
+			// 2 x groups x k x S, more than n sectors' when k does not
+			// divide n.
+			_, _, hi := pool.Bounds(uint64(k)*sectorSize, (n+k-1)/k)
 			pts = append(pts, SweepSpec{Label: "lockstep " + strconv.Itoa(k), PoolSize: hi, Lockstep: k})
 		}
 	}
@@ -115,6 +119,16 @@ type SweepPoint struct {
 func Sweep(ctx context.Context, cfg SweepConfig) ([]SweepPoint, error) {
 	if len(cfg.Points) == 0 {
 		return nil, fmt.Errorf("sweep: no points")
+	}
+	// Every point's configuration is checked before the first is
+	// measured: a sweep takes long, and a point the labeler refuses should
+	// not wait until the end to say so.
+	for k, spec := range cfg.Points {
+		c := cfg.Base
+		c.PoolSize, c.DRAMBudget, c.Lockstep = spec.PoolSize, spec.DRAMBudget, max(spec.Lockstep, 1)
+		if err := c.Check(); err != nil {
+			return nil, fmt.Errorf("sweep point %d (%s): %w", k, spec.Label, err)
+		}
 	}
 	var want [][]string // want[sector][layer-1]: digest of the first point's file
 	var pts []SweepPoint

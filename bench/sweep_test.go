@@ -91,8 +91,20 @@ func TestLockstepSweep(t *testing.T) {
 	_, _, hi := pool.Bounds(s, 4)
 	require.Equal(t, []SweepSpec{
 		{Label: "lockstep 2", PoolSize: hi, Lockstep: 2},
+		{Label: "lockstep 3", PoolSize: 12 * s, Lockstep: 3},
 		{Label: "lockstep 4", PoolSize: hi, Lockstep: 4},
-	}, LockstepSweep(s, 4, []int{1, 2, 4, 5}), "k must be from 2 to the sectors hashing at once")
+	}, LockstepSweep(s, 4, []int{1, 2, 3, 4, 5}), "k must be from 2 to the sectors hashing at once")
+	// Groups of 3 out of 4 sectors are two jobs on 3 x S sectors: the pool
+	// the labeler accepts for them is larger than 4 sectors' maximum
+	// (a bench once failed its last point here).
+	g, err := sdr.NewGraph(64<<10, sdr.Proofs()[5].PorepID(), sdr.APIVersion1_1)
+	require.NoError(t, err)
+	for _, k := range []int{2, 3, 4} {
+		spec := LockstepSweep(64<<10, 4, []int{k})[0]
+		cfg := labeler.Config{Graph: g, ParentCache: "unused", Layers: 2, Sectors: make([]labeler.Sector, 4),
+			BlockSize: 4 << 10, Parallel: 4, PoolSize: spec.PoolSize, Lockstep: k}
+		require.NoError(t, cfg.Check(), "k=%d", k)
+	}
 }
 
 func TestFirstDifference(t *testing.T) {
@@ -113,4 +125,25 @@ func TestFirstDifference(t *testing.T) {
 	}
 	_, err := Sweep(context.Background(), SweepConfig{})
 	require.ErrorContains(t, err, "no points")
+}
+
+// TestSweepChecksEveryPointFirst: a point the labeler would refuse fails
+// the sweep before the first point is measured, not after.
+func TestSweepChecksEveryPointFirst(t *testing.T) {
+	g, err := sdr.NewGraph(64<<10, sdr.Proofs()[5].PorepID(), sdr.APIVersion1_1)
+	require.NoError(t, err)
+	out := t.TempDir()
+	_, _, hi := pool.Bounds(64<<10, 2)
+	_, err = Sweep(context.Background(), SweepConfig{
+		Base: labeler.Config{Graph: g, ParentCache: "unused", Layers: 2, Sectors: make([]labeler.Sector, 2), BlockSize: 4 << 10, Parallel: 2},
+		Points: []SweepSpec{
+			{Label: "max", PoolSize: hi},
+			{Label: "too big", PoolSize: 2 * hi},
+		},
+		OutDir: out,
+	})
+	require.ErrorContains(t, err, "sweep point 1 (too big)")
+	left, err := os.ReadDir(out)
+	require.NoError(t, err)
+	require.Empty(t, left, "nothing measured, nothing written")
 }

@@ -156,6 +156,53 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// Check reports whether Run would accept the configuration (sizes, pool
+// bounds, DRAM budget, lockstep groups), without touching the disk or
+// mapping any memory: bench checks every point of a sweep before it spends
+// an hour measuring the first ones.
+func (c Config) Check() error {
+	_, k, pcfg, _, err := c.plan()
+	if err != nil {
+		return err
+	}
+	p, err := newPool(pcfg, k)
+	if err != nil {
+		return err
+	}
+	p.Close()
+	return nil
+}
+
+// plan validates c (filling in its defaults) and derives the batch's
+// lockstep group size, the pool's configuration and the spill setting.
+func (c *Config) plan() (shaNI bool, k int, pcfg pool.Config, spill *spillConfig, err error) {
+	if err = c.validate(); err != nil {
+		return
+	}
+	shaNI = cpuHasSHANI() && !c.portable
+	if k, err = c.groupSize(runtime.GOMAXPROCS(0), shaNI && multiSHANI()); err != nil {
+		return
+	}
+	// A lockstep group is one pool job on sectors k times as large, so
+	// every guarantee of the pool holds for groups as it does for sectors.
+	pcfg = pool.Config{
+		SectorSize: uint64(k) * c.Graph.SectorSize(),
+		BlockSize:  uint64(k) * c.BlockSize,
+		Jobs:       groupsOf(c.Jobs(), k),
+		Size:       c.PoolSize,
+	}
+	spill, err = c.spillPlan(&pcfg)
+	return
+}
+
+func newPool(pcfg pool.Config, k int) (*pool.Pool, error) {
+	p, err := pool.New(pcfg)
+	if err != nil && k > 1 {
+		err = fmt.Errorf("lockstep groups of %d sectors: %w", k, err)
+	}
+	return p, err
+}
+
 // SectorResult is what one sector's job measured.
 type SectorResult struct {
 	// Hashing is the time the job's goroutine spent labeling, excluding
@@ -259,32 +306,13 @@ func (c *Config) spillPlan(pcfg *pool.Config) (*spillConfig, error) {
 // error cancels the whole batch; committed layer files stay, partial ones
 // are removed.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
-	shaNI := cpuHasSHANI() && !cfg.portable
-	k, err := cfg.groupSize(runtime.GOMAXPROCS(0), shaNI && multiSHANI())
+	shaNI, k, pcfg, spill, err := cfg.plan()
 	if err != nil {
 		return nil, err
 	}
 	jobs := cfg.Jobs()
-	// A lockstep group is one pool job on sectors k times as large, so
-	// every guarantee of the pool holds for groups as it does for sectors.
-	pcfg := pool.Config{
-		SectorSize: uint64(k) * cfg.Graph.SectorSize(),
-		BlockSize:  uint64(k) * cfg.BlockSize,
-		Jobs:       groupsOf(jobs, k),
-		Size:       cfg.PoolSize,
-	}
-	spill, err := cfg.spillPlan(&pcfg)
+	p, err := newPool(pcfg, k)
 	if err != nil {
-		return nil, err
-	}
-	p, err := pool.New(pcfg)
-	if err != nil {
-		if k > 1 {
-			err = fmt.Errorf("lockstep groups of %d sectors: %w", k, err)
-		}
 		return nil, err
 	}
 	defer p.Close()

@@ -148,6 +148,14 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		progress.Stop()
 	}
 	if err != nil {
+		// Hours of measurement are not thrown away for one failed point:
+		// what the points before it measured is written, and said.
+		if len(pts) > 0 {
+			if werr := writeBenchOutputs(*out, spec, pts); werr == nil {
+				printSweep(e, pts)
+				fmt.Fprintf(e.stderr, "bench: wrote the %d points measured before the failure into %s\n", len(pts), *out)
+			}
+		}
 		return err
 	}
 	if err := writeBenchOutputs(*out, spec, pts); err != nil {

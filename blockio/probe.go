@@ -208,6 +208,8 @@ func probeSpillPath(ctx context.Context, path string, size uint64, d time.Durati
 			}
 		}
 	}()
+	// sinks keeps the touched bytes observable, so the touches stay.
+	sinks := make([]byte, len(maps))
 	for i := range maps {
 		m, err := MapFile(path, int64(size))
 		if err != nil {
@@ -216,74 +218,40 @@ func probeSpillPath(ctx context.Context, path string, size uint64, d time.Durati
 		maps[i] = m
 	}
 	pages := int64(size / PageSize)
-	counts := make([]uint64, len(maps))
-	errs := make([]error, len(maps))
-	sinks := make([]byte, len(maps))
-	var wg sync.WaitGroup
-	ru0, err := rusage()
-	if err != nil {
-		return randomResult{}, err
-	}
-	start := time.Now()
-	deadline := start.Add(d)
-	for g, m := range maps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(g), 0x5350494c4c))
-			data := m.Bytes()
-			// inFlight holds the pages asked for, oldest first; they are
-			// touched and dropped in batches once more than the look-ahead
-			// is outstanding, as the hashing passes them.
-			inFlight := make([]int64, 0, SpillProbeAheadPages+SpillProbeBatchPages)
-			var sink byte
-			var n uint64
-			for ctx.Err() == nil && time.Now().Before(deadline) {
-				batch := len(inFlight)
-				for range SpillProbeBatchPages {
-					inFlight = append(inFlight, rng.Int64N(pages))
-				}
-				if err := m.AdvisePages(inFlight[batch:], unix.MADV_WILLNEED); err != nil {
-					errs[g] = err
-					return
-				}
-				if len(inFlight) <= SpillProbeAheadPages {
-					continue
-				}
-				done := inFlight[:SpillProbeBatchPages]
-				for _, pg := range done {
-					sink ^= data[pg*PageSize] // a fault if the read has not arrived
-				}
-				if err := m.AdvisePages(done, unix.MADV_PAGEOUT); err != nil {
-					errs[g] = err
-					return
-				}
-				n += uint64(len(done))
-				inFlight = append(inFlight[:0], inFlight[SpillProbeBatchPages:]...)
+	return runStreams(ctx, len(maps), d, func(g int, deadline time.Time) (uint64, error) {
+		m := maps[g]
+		rng := rand.New(rand.NewPCG(uint64(g), 0x5350494c4c))
+		data := m.Bytes()
+		// inFlight holds the pages asked for, oldest first; they are
+		// touched and dropped in batches once more than the look-ahead is
+		// outstanding, as the hashing passes them.
+		inFlight := make([]int64, 0, SpillProbeAheadPages+SpillProbeBatchPages)
+		var sink byte
+		var n uint64
+		for ctx.Err() == nil && time.Now().Before(deadline) {
+			batch := len(inFlight)
+			for range SpillProbeBatchPages {
+				inFlight = append(inFlight, rng.Int64N(pages))
 			}
-			if err := m.AdvisePages(inFlight, unix.MADV_PAGEOUT); err != nil {
-				errs[g] = err
+			if err := m.AdvisePages(inFlight[batch:], unix.MADV_WILLNEED); err != nil {
+				return n, err
 			}
-			counts[g], sinks[g] = n, sink
-		}()
-	}
-	wg.Wait()
-	wall := time.Since(start)
-	ru1, err := rusage()
-	if err != nil {
-		return randomResult{}, err
-	}
-	if err := errors.Join(errs...); err != nil {
-		return randomResult{}, err
-	}
-	if err := ctx.Err(); err != nil {
-		return randomResult{}, err
-	}
-	r := randomResult{wall: wall, sys: ru1.sys - ru0.sys, user: ru1.user - ru0.user}
-	for _, n := range counts {
-		r.reads += n
-	}
-	return r, nil
+			if len(inFlight) <= SpillProbeAheadPages {
+				continue
+			}
+			done := inFlight[:SpillProbeBatchPages]
+			for _, pg := range done {
+				sink ^= data[pg*PageSize] // a fault if the read has not arrived
+			}
+			if err := m.AdvisePages(done, unix.MADV_PAGEOUT); err != nil {
+				return n, err
+			}
+			n += uint64(len(done))
+			inFlight = append(inFlight[:0], inFlight[SpillProbeBatchPages:]...)
+		}
+		sinks[g] = sink
+		return n, m.AdvisePages(inFlight, unix.MADV_PAGEOUT)
+	})
 }
 
 func (o ProbeOptions) withDefaults() ProbeOptions {
@@ -424,8 +392,33 @@ func probeRandom(ctx context.Context, f *os.File, drop bool, size uint64, depth 
 	defer unix.Munmap(bufs)
 	pages := size / PageSize
 	fd := int(f.Fd())
-	counts := make([]uint64, depth)
-	errs := make([]error, depth)
+	return runStreams(ctx, depth, d, func(g int, deadline time.Time) (uint64, error) {
+		buf := bufs[g*PageSize : (g+1)*PageSize]
+		rng := rand.New(rand.NewPCG(uint64(g), 0x9e3779b97f4a7c15))
+		var n uint64
+		for ctx.Err() == nil && time.Now().Before(deadline) {
+			off := int64(rng.Uint64N(pages)) * PageSize
+			if _, err := unix.Pread(fd, buf, off); err != nil {
+				return n, fmt.Errorf("reading %s at %d: %w", f.Name(), off, err)
+			}
+			if drop {
+				if err := unix.Fadvise(fd, off, PageSize, unix.FADV_DONTNEED); err != nil {
+					return n, fmt.Errorf("dropping %s at %d from the page cache: %w", f.Name(), off, err)
+				}
+			}
+			n++
+		}
+		return n, nil
+	})
+}
+
+// runStreams runs read until the deadline d from now in n goroutines
+// (stream g is read(g, deadline), returning how many pages it read) and
+// sums their reads, with the wall time and the process's CPU time they
+// took.
+func runStreams(ctx context.Context, n int, d time.Duration, read func(g int, deadline time.Time) (uint64, error)) (randomResult, error) {
+	counts := make([]uint64, n)
+	errs := make([]error, n)
 	var wg sync.WaitGroup
 	ru0, err := rusage()
 	if err != nil {
@@ -433,28 +426,11 @@ func probeRandom(ctx context.Context, f *os.File, drop bool, size uint64, depth 
 	}
 	start := time.Now()
 	deadline := start.Add(d)
-	for g := range depth {
+	for g := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := bufs[g*PageSize : (g+1)*PageSize]
-			rng := rand.New(rand.NewPCG(uint64(g), 0x9e3779b97f4a7c15))
-			var n uint64
-			for ctx.Err() == nil && time.Now().Before(deadline) {
-				off := int64(rng.Uint64N(pages)) * PageSize
-				if _, err := unix.Pread(fd, buf, off); err != nil {
-					errs[g] = fmt.Errorf("reading %s at %d: %w", f.Name(), off, err)
-					return
-				}
-				if drop {
-					if err := unix.Fadvise(fd, off, PageSize, unix.FADV_DONTNEED); err != nil {
-						errs[g] = fmt.Errorf("dropping %s at %d from the page cache: %w", f.Name(), off, err)
-						return
-					}
-				}
-				n++
-			}
-			counts[g] = n
+			counts[g], errs[g] = read(g, deadline)
 		}()
 	}
 	wg.Wait()
@@ -470,8 +446,8 @@ func probeRandom(ctx context.Context, f *os.File, drop bool, size uint64, depth 
 		return randomResult{}, err
 	}
 	r := randomResult{wall: wall, sys: ru1.sys - ru0.sys, user: ru1.user - ru0.user}
-	for _, n := range counts {
-		r.reads += n
+	for _, c := range counts {
+		r.reads += c
 	}
 	return r, nil
 }

@@ -59,87 +59,7 @@
 // A schedule slot is 256 bytes (16 groups of 4 words). Distinct block u
 // of stream s is at 128 + (u*k + s)*256 from R13.
 
-
-DATA flipmask<>+0(SB)/8, $0x0405060700010203
-DATA flipmask<>+8(SB)/8, $0x0c0d0e0f08090a0b
-GLOBL flipmask<>(SB), RODATA|NOPTR, $16
-
-// The SHA-256 initial hash value, a..d then e..h.
-DATA iv<>+0(SB)/4, $0x6a09e667
-DATA iv<>+4(SB)/4, $0xbb67ae85
-DATA iv<>+8(SB)/4, $0x3c6ef372
-DATA iv<>+12(SB)/4, $0xa54ff53a
-DATA iv<>+16(SB)/4, $0x510e527f
-DATA iv<>+20(SB)/4, $0x9b05688c
-DATA iv<>+24(SB)/4, $0x1f83d9ab
-DATA iv<>+28(SB)/4, $0x5be0cd19
-GLOBL iv<>(SB), RODATA|NOPTR, $32
-
-DATA k256<>+0(SB)/4, $0x428a2f98
-DATA k256<>+4(SB)/4, $0x71374491
-DATA k256<>+8(SB)/4, $0xb5c0fbcf
-DATA k256<>+12(SB)/4, $0xe9b5dba5
-DATA k256<>+16(SB)/4, $0x3956c25b
-DATA k256<>+20(SB)/4, $0x59f111f1
-DATA k256<>+24(SB)/4, $0x923f82a4
-DATA k256<>+28(SB)/4, $0xab1c5ed5
-DATA k256<>+32(SB)/4, $0xd807aa98
-DATA k256<>+36(SB)/4, $0x12835b01
-DATA k256<>+40(SB)/4, $0x243185be
-DATA k256<>+44(SB)/4, $0x550c7dc3
-DATA k256<>+48(SB)/4, $0x72be5d74
-DATA k256<>+52(SB)/4, $0x80deb1fe
-DATA k256<>+56(SB)/4, $0x9bdc06a7
-DATA k256<>+60(SB)/4, $0xc19bf174
-DATA k256<>+64(SB)/4, $0xe49b69c1
-DATA k256<>+68(SB)/4, $0xefbe4786
-DATA k256<>+72(SB)/4, $0x0fc19dc6
-DATA k256<>+76(SB)/4, $0x240ca1cc
-DATA k256<>+80(SB)/4, $0x2de92c6f
-DATA k256<>+84(SB)/4, $0x4a7484aa
-DATA k256<>+88(SB)/4, $0x5cb0a9dc
-DATA k256<>+92(SB)/4, $0x76f988da
-DATA k256<>+96(SB)/4, $0x983e5152
-DATA k256<>+100(SB)/4, $0xa831c66d
-DATA k256<>+104(SB)/4, $0xb00327c8
-DATA k256<>+108(SB)/4, $0xbf597fc7
-DATA k256<>+112(SB)/4, $0xc6e00bf3
-DATA k256<>+116(SB)/4, $0xd5a79147
-DATA k256<>+120(SB)/4, $0x06ca6351
-DATA k256<>+124(SB)/4, $0x14292967
-DATA k256<>+128(SB)/4, $0x27b70a85
-DATA k256<>+132(SB)/4, $0x2e1b2138
-DATA k256<>+136(SB)/4, $0x4d2c6dfc
-DATA k256<>+140(SB)/4, $0x53380d13
-DATA k256<>+144(SB)/4, $0x650a7354
-DATA k256<>+148(SB)/4, $0x766a0abb
-DATA k256<>+152(SB)/4, $0x81c2c92e
-DATA k256<>+156(SB)/4, $0x92722c85
-DATA k256<>+160(SB)/4, $0xa2bfe8a1
-DATA k256<>+164(SB)/4, $0xa81a664b
-DATA k256<>+168(SB)/4, $0xc24b8b70
-DATA k256<>+172(SB)/4, $0xc76c51a3
-DATA k256<>+176(SB)/4, $0xd192e819
-DATA k256<>+180(SB)/4, $0xd6990624
-DATA k256<>+184(SB)/4, $0xf40e3585
-DATA k256<>+188(SB)/4, $0x106aa070
-DATA k256<>+192(SB)/4, $0x19a4c116
-DATA k256<>+196(SB)/4, $0x1e376c08
-DATA k256<>+200(SB)/4, $0x2748774c
-DATA k256<>+204(SB)/4, $0x34b0bcb5
-DATA k256<>+208(SB)/4, $0x391c0cb3
-DATA k256<>+212(SB)/4, $0x4ed8aa4a
-DATA k256<>+216(SB)/4, $0x5b9cca4f
-DATA k256<>+220(SB)/4, $0x682e6ff3
-DATA k256<>+224(SB)/4, $0x748f82ee
-DATA k256<>+228(SB)/4, $0x78a5636f
-DATA k256<>+232(SB)/4, $0x84c87814
-DATA k256<>+236(SB)/4, $0x8cc70208
-DATA k256<>+240(SB)/4, $0x90befffa
-DATA k256<>+244(SB)/4, $0xa4506ceb
-DATA k256<>+248(SB)/4, $0xbef9a3f7
-DATA k256<>+252(SB)/4, $0xc67178f2
-GLOBL k256<>(SB), RODATA|NOPTR, $256
+// Constants: sha256consts_amd64.s.
 
 // Two rounds of one stream: X0 = the W+K pair at off(SI), state (a, b).
 #define RND(off, a, b) \
@@ -150,7 +70,7 @@ GLOBL k256<>(SB), RODATA|NOPTR, $256
 #define SCHED_LOAD(src, m, koff, off) \
 	MOVOU src, m \
 	PSHUFB X15, m \
-	MOVOU k256<>+koff(SB), X14 \
+	MOVOU ·sha256K+koff(SB), X14 \
 	PADDD m, X14 \
 	MOVO X14, off(DI)
 
@@ -163,7 +83,7 @@ GLOBL k256<>(SB), RODATA|NOPTR, $256
 	PALIGNR $4, c, X13 \
 	PADDD X13, a \
 	SHA256MSG2 d, a \
-	MOVOU k256<>+koff(SB), X14 \
+	MOVOU ·sha256K+koff(SB), X14 \
 	PADDD a, X14 \
 	MOVO X14, off(DI)
 
@@ -223,12 +143,12 @@ TEXT ·sha256Multi1(SB), 0, $2704-16
 	MOVQ plan+8(FP), BX
 	LEAQ 15(SP), R13
 	ANDQ $~15, R13
-	MOVOU flipmask<>(SB), X15
+	MOVOU ·sha256FlipMask(SB), X15
 
 	// Every stream starts from the initial hash value, shuffled into the
 	// ABEF / CDGH layout.
-	MOVOU iv<>+0(SB), X1
-	MOVOU iv<>+16(SB), X2
+	MOVOU ·sha256IV+0(SB), X1
+	MOVOU ·sha256IV+16(SB), X2
 	MOVO X1, X13
 	PUNPCKLQDQ X2, X1
 	PUNPCKHQDQ X13, X2
@@ -349,12 +269,12 @@ TEXT ·sha256Multi2(SB), 0, $5264-16
 	MOVQ plan+8(FP), BX
 	LEAQ 15(SP), R13
 	ANDQ $~15, R13
-	MOVOU flipmask<>(SB), X15
+	MOVOU ·sha256FlipMask(SB), X15
 
 	// Every stream starts from the initial hash value, shuffled into the
 	// ABEF / CDGH layout.
-	MOVOU iv<>+0(SB), X1
-	MOVOU iv<>+16(SB), X2
+	MOVOU ·sha256IV+0(SB), X1
+	MOVOU ·sha256IV+16(SB), X2
 	MOVO X1, X13
 	PUNPCKLQDQ X2, X1
 	PUNPCKHQDQ X13, X2
@@ -509,12 +429,12 @@ TEXT ·sha256Multi3(SB), 0, $7824-16
 	MOVQ plan+8(FP), BX
 	LEAQ 15(SP), R13
 	ANDQ $~15, R13
-	MOVOU flipmask<>(SB), X15
+	MOVOU ·sha256FlipMask(SB), X15
 
 	// Every stream starts from the initial hash value, shuffled into the
 	// ABEF / CDGH layout.
-	MOVOU iv<>+0(SB), X1
-	MOVOU iv<>+16(SB), X2
+	MOVOU ·sha256IV+0(SB), X1
+	MOVOU ·sha256IV+16(SB), X2
 	MOVO X1, X13
 	PUNPCKLQDQ X2, X1
 	PUNPCKHQDQ X13, X2
@@ -703,12 +623,12 @@ TEXT ·sha256Multi4(SB), 0, $10384-16
 	MOVQ plan+8(FP), BX
 	LEAQ 15(SP), R13
 	ANDQ $~15, R13
-	MOVOU flipmask<>(SB), X15
+	MOVOU ·sha256FlipMask(SB), X15
 
 	// Every stream starts from the initial hash value, shuffled into the
 	// ABEF / CDGH layout.
-	MOVOU iv<>+0(SB), X1
-	MOVOU iv<>+16(SB), X2
+	MOVOU ·sha256IV+0(SB), X1
+	MOVOU ·sha256IV+16(SB), X2
 	MOVO X1, X13
 	PUNPCKLQDQ X2, X1
 	PUNPCKHQDQ X13, X2

@@ -39,6 +39,10 @@ type SweepPlotPoint struct {
 	// PoolWaitSeconds and StallSeconds are the run's pool waits and page
 	// fault stalls, summed over its sectors.
 	PoolWaitSeconds, StallSeconds float64
+	// Lockstep is the point's group size: points with groups (k > 1) are
+	// another way of hashing, not another DRAM setting, so they are drawn
+	// as markers of their own, off the line through the DRAM sweep.
+	Lockstep int
 }
 
 // Size of the sweep picture. Four panels stacked need the height; the
@@ -180,36 +184,51 @@ func sweepPanels(title string, pts []SweepPlotPoint) ([]*plot.Plot, error) {
 
 		ymax := pn.ref
 		for _, s := range pn.lines {
-			xys := make(plotter.XYs, len(pts))
-			for j, pt := range pts {
-				xys[j] = plotter.XY{X: pt.DRAMPerSector, Y: s.y(pt)}
-				ymax = max(ymax, xys[j].Y)
-			}
-			l, sc, err := plotter.NewLinePoints(xys)
-			if err != nil {
-				return nil, fmt.Errorf("sweep plot %q: %w", s.name, err)
-			}
-			l.Color, l.Width, l.Dashes = s.color, vg.Points(1.5), s.dash
-			sc.Color, sc.Shape, sc.Radius = s.color, s.shape, vg.Points(3.5)
-			p.Add(l, sc)
-			p.Legend.Add(s.name, l, sc)
-
-			if pn.labels {
-				names := make([]string, len(pts))
-				for j, pt := range pts {
-					names[j] = pt.Label
+			for _, group := range []bool{false, true} {
+				var xys plotter.XYs
+				var names []string
+				for _, pt := range pts {
+					if (pt.Lockstep > 1) != group {
+						continue
+					}
+					xys = append(xys, plotter.XY{X: pt.DRAMPerSector, Y: s.y(pt)})
+					names = append(names, pt.Label)
+					ymax = max(ymax, s.y(pt))
 				}
-				lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: names})
+				if len(xys) == 0 {
+					continue
+				}
+				sc, err := plotter.NewScatter(xys)
 				if err != nil {
-					return nil, fmt.Errorf("sweep plot labels: %w", err)
+					return nil, fmt.Errorf("sweep plot %q: %w", s.name, err)
 				}
-				for j := range lb.TextStyle {
-					lb.TextStyle[j].Font.Size = vg.Points(9)
-					lb.TextStyle[j].Color = gray
-					lb.TextStyle[j].XAlign = draw.XCenter
+				sc.Color, sc.Shape, sc.Radius = s.color, s.shape, vg.Points(3.5)
+				if group {
+					sc.Shape = draw.PyramidGlyph{}
+					p.Add(sc)
+					p.Legend.Add(s.name+", sectors in lockstep groups", sc)
+				} else {
+					l, err := plotter.NewLine(xys)
+					if err != nil {
+						return nil, fmt.Errorf("sweep plot %q: %w", s.name, err)
+					}
+					l.Color, l.Width, l.Dashes = s.color, vg.Points(1.5), s.dash
+					p.Add(l, sc)
+					p.Legend.Add(s.name, l, sc)
 				}
-				lb.Offset = vg.Point{Y: vg.Points(7)}
-				p.Add(lb)
+				if pn.labels {
+					lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: names})
+					if err != nil {
+						return nil, fmt.Errorf("sweep plot labels: %w", err)
+					}
+					for j := range lb.TextStyle {
+						lb.TextStyle[j].Font.Size = vg.Points(9)
+						lb.TextStyle[j].Color = gray
+						lb.TextStyle[j].XAlign = draw.XCenter
+					}
+					lb.Offset = vg.Point{Y: vg.Points(7)}
+					p.Add(lb)
+				}
 			}
 		}
 		if pn.ref != 0 {

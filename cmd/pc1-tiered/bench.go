@@ -215,6 +215,7 @@ func writeBenchOutputs(dir string, spec graphSpec, pts []bench.SweepPoint) error
 			PeakDRAMMiB:     float64(r.PeakDRAMBytes) / (1 << 20),
 			PoolWaitSeconds: poolWait,
 			StallSeconds:    r.StallSeconds,
+			Lockstep:        r.Lockstep,
 		}
 	}
 	r := pts[0].Report

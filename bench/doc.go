@@ -60,9 +60,11 @@
 //     ahead with batched MADV_WILLNEED, touched, dropped with
 //     MADV_PAGEOUT). An O_DIRECT rate times a fixed share, which this model
 //     used before, was off by 40% on another day of the same VM: the spill
-//     path reached 0.64 of O_DIRECT one day and 1.06 another. So V = min(C' / (1/v_core + reads x c), R / reads)
-//     per layer kind, and the batch runs at L / (1/V_1 + (L-1)/V_later).
-//     This leaves out stalls the prefetcher fails to hide (a synchronous
-//     fault costs its latency, not only its CPU), so it is an upper bound
-//     when the device is far from busy.
+//     path reached 0.64 of O_DIRECT one day and 1.06 another. Per layer kind the CPU bound
+//     C' / (1/v_core + reads x c) and the device bound R / reads combine
+//     as (cpu^-4 + dev^-4)^(-1/4): the smaller where they are far apart,
+//     below both where they are close, since then each resource waits on
+//     the other (softMinPower says how that was fit). The batch runs at
+//     L / (1/V_1 + (L-1)/V_later). Stalls the prefetcher fails to hide (a
+//     synchronous fault costs its latency, not only its CPU) are left out.
 package bench

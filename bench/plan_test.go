@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 
@@ -182,9 +183,9 @@ func TestPlanRegimes(t *testing.T) {
 			}
 			require.InDelta(t, sp.ExpanderPageReadsPerNode+sp.BasePageReadsPerNode, sp.PageReadsPerNode, 1e-12)
 			require.LessOrEqual(t, sp.PageReadsPerNode, sp.ColdReadsPerNode, "pages are shared, never more")
-			later := min(2/(1/vCore+sp.PageReadsPerNode*c), DefaultSpillPathEfficiency*100e3/sp.PageReadsPerNode)
+			later := softMin(2/(1/vCore+sp.PageReadsPerNode*c), DefaultSpillPathEfficiency*100e3/sp.PageReadsPerNode)
 			require.InDelta(t, later, sp.LaterNodesPerSecond, 1e-6*later)
-			first := min(2/(1/vCore+sp.Layer1PageReadsPerNode*c), DefaultSpillPathEfficiency*100e3/sp.Layer1PageReadsPerNode)
+			first := softMin(2/(1/vCore+sp.Layer1PageReadsPerNode*c), DefaultSpillPathEfficiency*100e3/sp.Layer1PageReadsPerNode)
 			require.InDelta(t, first, sp.Layer1NodesPerSecond, 1e-6*first)
 			L := float64(tc.in.Layers)
 			require.InDelta(t, L/(1/first+(L-1)/later), r.NodesPerSecond, 1e-6*r.NodesPerSecond)
@@ -355,4 +356,14 @@ func TestPlanOutput(t *testing.T) {
 	require.Contains(t, text, "seal with: --parallel 4 --dram 96GiB")
 	require.Contains(t, text, "tier.PlanSpill(1024, 768)")
 	require.Contains(t, text, "device bound e x R / reads")
+}
+
+func TestSoftMin(t *testing.T) {
+	for _, tc := range []struct{ a, b, want float64 }{
+		{1, 1e9, 1},
+		{1e9, 2, 2},
+		{1, 1, math.Pow(2, -0.25)},
+	} {
+		require.InDelta(t, tc.want, softMin(tc.a, tc.b), 1e-9, "softMin(%g, %g)", tc.a, tc.b)
+	}
 }

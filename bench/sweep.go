@@ -81,6 +81,12 @@ func LockstepSweep(sectorSize uint64, n int, ks []int) []SweepSpec {
 	return pts
 }
 
+// config is base with the point's DRAM setting and group size.
+func (spec SweepSpec) config(base labeler.Config) labeler.Config {
+	base.PoolSize, base.DRAMBudget, base.Lockstep = spec.PoolSize, spec.DRAMBudget, max(spec.Lockstep, 1)
+	return base
+}
+
 // SweepConfig is one sweep: the same batch sealed once per point.
 type SweepConfig struct {
 	// Base is the batch; its sectors' directories are replaced by
@@ -124,9 +130,7 @@ func Sweep(ctx context.Context, cfg SweepConfig) ([]SweepPoint, error) {
 	// measured: a sweep takes long, and a point the labeler refuses should
 	// not wait until the end to say so.
 	for k, spec := range cfg.Points {
-		c := cfg.Base
-		c.PoolSize, c.DRAMBudget, c.Lockstep = spec.PoolSize, spec.DRAMBudget, max(spec.Lockstep, 1)
-		if err := c.Check(); err != nil {
+		if err := spec.config(cfg.Base).Check(); err != nil {
 			return nil, fmt.Errorf("sweep point %d (%s): %w", k, spec.Label, err)
 		}
 	}
@@ -140,8 +144,7 @@ func Sweep(ctx context.Context, cfg SweepConfig) ([]SweepPoint, error) {
 		// Each point's memory peaks are its own: hand the heap the previous
 		// point grew back to the kernel first.
 		debug.FreeOSMemory()
-		c := cfg.Base
-		c.PoolSize, c.DRAMBudget, c.Lockstep = spec.PoolSize, spec.DRAMBudget, max(spec.Lockstep, 1)
+		c := spec.config(cfg.Base)
 		c.Sectors = make([]labeler.Sector, len(cfg.Base.Sectors))
 		pointDir := filepath.Join(cfg.OutDir, fmt.Sprintf("point-%d", k))
 		for i, sec := range cfg.Base.Sectors {

@@ -622,6 +622,16 @@ func (js *jobState) closeFiles() {
 	}
 }
 
+// readLane fills lane s's labels in block, one of the job's blocks, with
+// read, which reads the lane's packed labels as its layer file holds them:
+// straight into the block for a single lane, through laneIO for a group.
+func (js *jobState) readLane(ctx context.Context, block []byte, s int, read func([]byte) error) error {
+	if js.io == nil {
+		return read(block)
+	}
+	return js.io.load(ctx, block, s, read)
+}
+
 // charge splits a stretch of hashing between the lanes: it labeled all of
 // them at once, and summed over sectors, hashing time stays core time.
 func (js *jobState) charge(hashed, stalled time.Duration) {
@@ -710,13 +720,7 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, star
 		}
 		off := int64(b) * int64(r.cfg.BlockSize)
 		for s, ln := range js.lanes {
-			var err error
-			if js.io != nil {
-				err = js.io.load(ctx, ln.cur.blocks[b], s, func(p []byte) error { return ln.file.ReadAt(p, off) })
-			} else {
-				err = ln.file.ReadAt(ln.cur.blocks[b], off)
-			}
-			if err != nil {
+			if err := js.readLane(ctx, ln.cur.blocks[b], s, func(p []byte) error { return ln.file.ReadAt(p, off) }); err != nil {
 				return js.laneErr(ln, fmt.Errorf("resuming at block %d: %w", startBlock, err))
 			}
 		}
@@ -885,13 +889,7 @@ func (p *poolPlacer) loadPrev(ctx context.Context, layer int) error {
 		block := p.jobBlock(id)
 		off := int64(b) * int64(p.run.cfg.BlockSize)
 		for s, ln := range p.js.lanes {
-			var err error
-			if p.js.io != nil {
-				err = p.js.io.load(ctx, block, s, func(packed []byte) error { return files[s].ReadAt(packed, off) })
-			} else {
-				err = files[s].ReadAt(block, off)
-			}
-			if err != nil {
+			if err := p.js.readLane(ctx, block, s, func(packed []byte) error { return files[s].ReadAt(packed, off) }); err != nil {
 				return p.js.laneErr(ln, err)
 			}
 			ln.prev.setBlock(b, block)

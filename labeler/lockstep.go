@@ -228,12 +228,12 @@ func (g *groupLabeler) labelRange(first, count uint64, parents []uint32) {
 // lane, live on until the write they carry is acknowledged; they are the
 // DRAM a group uses beyond its pool blocks.
 type laneIO struct {
-	k, blockSize int
-	free         chan []byte
+	k    int
+	free chan []byte
 }
 
 func newLaneIO(k int, blockSize uint64) *laneIO {
-	io := &laneIO{k: k, blockSize: int(blockSize), free: make(chan []byte, 2*k)}
+	io := &laneIO{k: k, free: make(chan []byte, 2*k)}
 	for range 2 * k {
 		io.free <- make([]byte, blockSize)
 	}

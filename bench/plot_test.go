@@ -125,3 +125,31 @@ func TestWriteSweepPlotOneFormat(t *testing.T) {
 	require.Len(t, entries, 1)
 	require.Equal(t, "sweep.svg", entries[0].Name())
 }
+
+// TestWriteSweepPlotLockstepMarkers: lockstep points are another way of
+// hashing, not another DRAM setting, so they get markers and a legend
+// entry of their own instead of joining the line through the DRAM sweep.
+func TestWriteSweepPlotLockstepMarkers(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name     string
+		lockstep int
+		want     bool
+	}{{"without", 0, false}, {"with", 2, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			pts := sweepSeries()
+			if tc.lockstep > 0 {
+				pts = append(pts, SweepPlotPoint{DRAMPerSector: 2, Label: "lockstep 2", NodesPerSecond: 3.1e6, SHALimitRatio: 1.3,
+					PeakAnonMiB: 36, PeakDRAMMiB: 39, Lockstep: tc.lockstep})
+			}
+			svg := filepath.Join(dir, tc.name+".svg")
+			require.NoError(t, WriteSweepPlot("", svg, "sweep", pts))
+			data, err := os.ReadFile(svg)
+			require.NoError(t, err)
+			text := svgText(t, data)
+			require.Equal(t, tc.want, strings.Contains(text, "sectors in lockstep groups"))
+			require.Equal(t, tc.want, strings.Contains(text, "lockstep 2"))
+			require.Contains(t, text, "total node labels/s (all sectors)")
+		})
+	}
+}

@@ -48,3 +48,20 @@ func TestBenchCommand(t *testing.T) {
 		require.Contains(t, stderr, tc.want)
 	}
 }
+
+// TestBenchKeepsPointsBeforeAFailure: a point that fails after others were
+// measured fails the command, but what was measured is written.
+func TestBenchKeepsPointsBeforeAFailure(t *testing.T) {
+	out := t.TempDir()
+	// Point 1's directory cannot be made: a file stands in its place.
+	require.NoError(t, os.WriteFile(filepath.Join(out, "point-1"), nil, 0o644))
+	code, _, stderr := runCLI(t, nil, "bench", "--sector-size", "64KiB", "--sectors", "2", "--layers", "2",
+		"--block-size", "4KiB", "--spill", "1.1", "--lockstep", "none", "--out", out, "--cache-dir", t.TempDir())
+	require.Equal(t, 1, code, stderr)
+	require.Contains(t, stderr, "sweep point 1")
+	require.Contains(t, stderr, "wrote the 1 points measured before the failure")
+	raw, err := os.ReadFile(filepath.Join(out, "bench.csv"))
+	require.NoError(t, err)
+	require.Contains(t, string(raw), "max")
+	require.NotContains(t, string(raw), "default")
+}

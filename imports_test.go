@@ -1,6 +1,21 @@
-// Package arch_test keeps the architecture honest: data flows one way,
-// cmd -> bench -> labeler -> pool -> tier -> blockio, and every package may
-// use sdr, which itself uses none of them.
+// Package arch_test keeps the architecture honest. Imports flow one way,
+// down this list; a package may import any package below it:
+//
+//	cmd/pc1-tiered   the command line
+//	bench            sweeps and plots (the command line's only)
+//	plan             the planning model
+//	metrics          Prometheus metrics and logs of a running batch
+//	sealer           the library: the one seal path (Label), real inputs, Lotus/Curio layout
+//	labeler          hashing and the walk over layers
+//	pool             the shared block pool
+//	tier             where block bytes live: DRAM arena, spill policy and mechanism
+//	blockio          files and the on-disk layout
+//	measure          SHA-256 rate, /proc, page cache
+//	sdr              pure math, imports none of them
+//
+// pool imports nothing of the project's; tier does not import pool (the
+// labeler hands it the job's blocks), which keeps "which block" (pool) apart
+// from "where its bytes are" (tier).
 package arch_test
 
 import (
@@ -18,7 +33,7 @@ const module = "github.com/pc1-tiered/pc1-tiered/"
 
 // layers lists the project's packages from the top of the flow down; a
 // package may import those below it and sdr, never those above it.
-var layers = []string{"cmd/pc1-tiered", "sealer", "metrics", "bench", "labeler", "pool", "tier", "blockio", "sdr"}
+var layers = []string{"cmd/pc1-tiered", "bench", "plan", "metrics", "sealer", "labeler", "pool", "tier", "blockio", "measure", "sdr"}
 
 func rank(pkg string) int {
 	for i, l := range layers {

@@ -1,70 +1,19 @@
-// Package bench is pc1-tiered's measurement harness: it runs the labeler
-// and reports what happened in figures that mean the same on any machine.
+// Package bench is pc1-tiered's measurement harness: sweeps that seal the
+// same batch at each DRAM setting (and lockstep group size) through the one
+// seal path, sealer.Label with measuring on, check that every point wrote
+// byte-identical layer files, and write the results as CSV, JSON and plots.
+// It is used by the command line only: nothing an embedder links pulls it
+// (or its plotting libraries) in.
 //
 // Speed is sha_limit_ratio: node labels per second per busy core, times the
 // 20 SHA-256 compressions a label costs, divided by the SHA-256 compression
 // rate of one core measured over 64-byte blocks by the same process a moment
-// before. 1.0 means the hashing never waited for memory, parents or I/O.
-// Absolute times drift on shared machines; a ratio of two rates measured in
-// one run does not.
+// before (package measure). 1.0 means the hashing never waited for memory,
+// parents or I/O. Absolute times drift on shared machines; a ratio of two
+// rates measured in one run does not.
 //
 // Memory is what the kernel reports for the process (VmHWM, and RssAnon and
-// RssFile sampled from /proc/self/status), next to the pool's own counters:
-// the pool says what it handed out, the kernel says what it cost.
-//
-// # Planning
-//
-// Plan answers "how many sectors can this machine seal at once, and how
-// fast" from measured figures (the SHA-256 rate, probed spill devices) and
-// arithmetic it shows line by line. It measures nothing itself. The model:
-//
-//   - Memory. A reserve is kept from RAM: SystemReserve (2 GiB, OS and Go
-//     runtime), the whole parent cache (14 x 4 bytes per node = 1.75 x S,
-//     56 GiB for 32 GiB sectors: every job reads all of it each layer, and
-//     rust-fil-proofs too relies on it staying in the page cache) and
-//     JobReserve (8 MiB) per job for its buffers outside the pool. A caller
-//     may replace the whole reserve (pc1-tiered plan --reserve).
-//   - Pool. With A = RAM - reserve and pool.Bounds (N+1) x S <= pool <=
-//     2 x N x S, default (3N+1) x S / 2: A >= default is full speed (the
-//     README measured 0.99 of the maximum pool's speed at the default).
-//     Between the minimum and the default the pool is A (whole blocks) and
-//     the speed is the all-DRAM speed times a pool-wait factor interpolated
-//     linearly between the README's measured 0.74 at the minimum and 0.99 at
-//     the default (4 x 64 MiB sectors on 2 cores): an interpolation of two
-//     measurements, not a model of the waits.
-//   - Spill, below the minimum. Each job owns A/N (whole blocks) and splits
-//     it as tier.PlanSpill does, exactly as the labeler would with
-//     seal --dram N x that. In layers 2..L a node makes 8 x (spilled share
-//     of the previous layer) cold expander reads plus the cold base reads
-//     for the window kept of the layer being written; layer 1 has only base
-//     parents and rings through all of the job's blocks. The base part is
-//     sampled from the real graph each time (DefaultPlanSamples nodes, one
-//     per equal stratum of the layer, fixed seed; nothing is cached between
-//     calls): the base parents that fall before the window of blocks. It
-//     reproduces ARCHITECTURE.md's table (0.81 to 0.07 for S/64 to S/2).
-//   - Device reads. The device serves 4 KiB pages, and the labeler's
-//     prefetcher fetches a page once for all the nodes of its PrefetchAheadNodes-node
-//     look-ahead that need it, so a read is a distinct page per look-ahead:
-//     for base parents counted on sampled runs of PrefetchAheadNodes (1024) consecutive nodes,
-//     for expander parents (uniform over P spilled pages) the expected
-//     distinct count P (1 - (1 - 1/P)^m) of m draws. At 32 GiB this equals
-//     the cold parents; on small sectors pages are shared (64 MiB with a
-//     one-block window: about 1.0 cold parent but 0.75 page per node). A
-//     job also holds the pages in flight: PrefetchAheadNodes x pages per node x 4 KiB.
-//   - Speed. One core labels v_core = (SHA-256 compressions/s) / 20 x
-//     efficiency (default 0.9) nodes/s with every parent in DRAM; C' =
-//     min(cores, N) cores hash. A page read costs c seconds of CPU and
-//     one of the R pages/s the devices serve (summed over distinct
-//     devices), both measured by the device probe on the spill tier's own
-//     path (blockio.DeviceSpeed.SpillReadsPerSecond: mapped pages asked for
-//     ahead with batched MADV_WILLNEED, touched, dropped with
-//     MADV_PAGEOUT). An O_DIRECT rate times a fixed share, which this model
-//     used before, was off by 40% on another day of the same VM: the spill
-//     path reached 0.64 of O_DIRECT one day and 1.06 another. Per layer kind the CPU bound
-//     C' / (1/v_core + reads x c) and the device bound R / reads combine
-//     as (cpu^-4 + dev^-4)^(-1/4): the smaller where they are far apart,
-//     below both where they are close, since then each resource waits on
-//     the other (softMinPower says how that was fit). The batch runs at
-//     L / (1/V_1 + (L-1)/V_later). Stalls the prefetcher fails to hide (a
-//     synchronous fault costs its latency, not only its CPU) are left out.
+// RssFile sampled from /proc/self/status), plus the page cache the layer
+// files hold, next to the pool's own counters: the pool says what it handed
+// out, the kernel says what it cost.
 package bench

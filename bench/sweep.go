@@ -15,9 +15,10 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/labeler"
 	"github.com/pc1-tiered/pc1-tiered/pool"
-	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"github.com/pc1-tiered/pc1-tiered/sealer"
 )
 
 // SweepSpec is one point of a DRAM sweep: how much DRAM the batch may use.
@@ -115,8 +116,8 @@ type SweepPoint struct {
 	// (always true for the first point).
 	Identical bool `json:"identical"`
 	// RelativeThroughput is nodes/s against the first point's.
-	RelativeThroughput float64     `json:"relative_throughput"`
-	Report             *SealReport `json:"report"`
+	RelativeThroughput float64        `json:"relative_throughput"`
+	Report             *sealer.Report `json:"report"`
 }
 
 // Sweep seals cfg.Base once per point and checks that every point wrote
@@ -154,7 +155,7 @@ func Sweep(ctx context.Context, cfg SweepConfig) ([]SweepPoint, error) {
 			}
 			c.Sectors[i] = sec
 		}
-		rep, err := Seal(ctx, c)
+		rep, err := sealer.Label(ctx, sealer.LabelRequest{Config: c, Measure: true})
 		if err != nil {
 			return pts, fmt.Errorf("sweep point %d (%s): %w", k, spec.Label, err)
 		}
@@ -213,7 +214,7 @@ func layerDigests(sectors []labeler.Sector, layers int) ([][]string, error) {
 	out := make([][]string, len(sectors))
 	for i, sec := range sectors {
 		for l := 1; l <= layers; l++ {
-			path := filepath.Join(sec.Dir, sdr.LayerFileName(l))
+			path := blockio.SectorDir(sec.Dir).Layer(l)
 			f, err := os.Open(path)
 			if err != nil {
 				return nil, err
@@ -256,7 +257,7 @@ func WriteSweepCSV(w io.Writer, pts []SweepPoint) error {
 		for _, s := range r.Sectors {
 			poolWait += s.PoolWaitSeconds
 		}
-		var sp SpillReport
+		var sp sealer.SpillReport
 		if r.Spill != nil {
 			sp = *r.Spill
 		}

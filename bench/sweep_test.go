@@ -41,8 +41,10 @@ func TestSweep(t *testing.T) {
 	require.NoError(t, err)
 	info, err := blockio.EnsureParentCache(context.Background(), g, t.TempDir(), blockio.ParentCacheOptions{})
 	require.NoError(t, err)
-	base := labeler.Config{Graph: g, ParentCache: info.Path, Layers: 2, Parallel: 2, BlockSize: 4 << 10,
-		Sectors: []labeler.Sector{{ReplicaID: [32]byte{7}}, {ReplicaID: [32]byte{8}}}}
+	base := labeler.Config{Graph: g, ParentCache: info.Path, Layers: 2,
+		Sectors: []labeler.Sector{{ReplicaID: [32]byte{7}}, {ReplicaID: [32]byte{8}}},
+		Options: labeler.Options{Parallel: 2, BlockSize: 4 << 10},
+	}
 	out := t.TempDir()
 	var started, ended []int
 	pts, err := Sweep(context.Background(), SweepConfig{
@@ -102,7 +104,8 @@ func TestLockstepSweep(t *testing.T) {
 	for _, k := range []int{2, 3, 4} {
 		spec := LockstepSweep(64<<10, 4, []int{k})[0]
 		cfg := labeler.Config{Graph: g, ParentCache: "unused", Layers: 2, Sectors: make([]labeler.Sector, 4),
-			BlockSize: 4 << 10, Parallel: 4, PoolSize: spec.PoolSize, Lockstep: k}
+			Options: labeler.Options{BlockSize: 4 << 10, Parallel: 4, PoolSize: spec.PoolSize, Lockstep: k},
+		}
 		require.NoError(t, cfg.Check(), "k=%d", k)
 	}
 }
@@ -135,7 +138,7 @@ func TestSweepChecksEveryPointFirst(t *testing.T) {
 	out := t.TempDir()
 	_, _, hi := pool.Bounds(64<<10, 2)
 	_, err = Sweep(context.Background(), SweepConfig{
-		Base: labeler.Config{Graph: g, ParentCache: "unused", Layers: 2, Sectors: make([]labeler.Sector, 2), BlockSize: 4 << 10, Parallel: 2},
+		Base: labeler.Config{Graph: g, ParentCache: "unused", Layers: 2, Sectors: make([]labeler.Sector, 2), Options: labeler.Options{BlockSize: 4 << 10, Parallel: 2}},
 		Points: []SweepSpec{
 			{Label: "max", PoolSize: hi},
 			{Label: "too big", PoolSize: 2 * hi},

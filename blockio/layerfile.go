@@ -8,17 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"golang.org/x/sys/unix"
 )
-
-// partialSuffix marks a layer file still being written. PC2 and our own
-// resume logic look only at final names, so a crash never leaves a short
-// file that looks complete.
-const partialSuffix = ".partial"
-
-// progressSuffix names the partial file's progress log (progress.go).
-const progressSuffix = ".progress"
 
 // LayerFile is one layer of one sector being written to
 // DIR/sc-02-data-layer-<k>.dat. Its blocks are written, in any order, by a
@@ -58,8 +49,8 @@ type layerWrite struct {
 // rather than halfway through the layer. A leftover partial file from an
 // earlier run is replaced, never appended to.
 func CreateLayerFile(dir string, layer int, size uint64) (*LayerFile, error) {
-	final := filepath.Join(dir, sdr.LayerFileName(layer))
-	l := &LayerFile{final: final, tmp: final + partialSuffix, size: int64(size)}
+	d := SectorDir(dir)
+	l := &LayerFile{final: d.Layer(layer), tmp: d.PartialLayer(layer), size: int64(size)}
 	f, err := os.OpenFile(l.tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("creating layer file: %w", err)
@@ -69,7 +60,7 @@ func CreateLayerFile(dir string, layer int, size uint64) (*LayerFile, error) {
 		os.Remove(l.tmp)
 		return nil, err
 	}
-	if l.progress, err = createProgressLog(l.tmp + progressSuffix); err != nil {
+	if l.progress, err = createProgressLog(d.ProgressLog(layer)); err != nil {
 		f.Close()
 		os.Remove(l.tmp)
 		return nil, err

@@ -8,10 +8,8 @@ import (
 	"hash/crc32"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 
-	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"golang.org/x/sys/unix"
 )
 
@@ -105,8 +103,8 @@ func readProgressLog(path string, size int64) ([]progressRecord, error) {
 // afresh (CreateLayerFile) and returns 0; a committed layer is never
 // reopened.
 func ResumeLayerFile(dir string, layer int, size uint64, align int64) (*LayerFile, int64, error) {
-	final := filepath.Join(dir, sdr.LayerFileName(layer))
-	tmp := final + partialSuffix
+	d := SectorDir(dir)
+	final, tmp := d.Layer(layer), d.PartialLayer(layer)
 	f, err := os.OpenFile(tmp, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		l, err := CreateLayerFile(dir, layer, size)
@@ -121,7 +119,7 @@ func ResumeLayerFile(dir string, layer int, size uint64, align int64) (*LayerFil
 		l, err := CreateLayerFile(dir, layer, size)
 		return l, 0, err
 	}
-	logPath := tmp + progressSuffix
+	logPath := d.ProgressLog(layer)
 	recs, err := readProgressLog(logPath, int64(size))
 	if err != nil {
 		f.Close()
@@ -209,7 +207,7 @@ func fileChecksum(f *os.File, size int64) (uint32, error) {
 // reported it: resuming checks a committed layer against the one recorded
 // when it was committed.
 func LayerChecksum(dir string, layer int, size uint64) (uint32, error) {
-	path := filepath.Join(dir, sdr.LayerFileName(layer))
+	path := SectorDir(dir).Layer(layer)
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, fmt.Errorf("layer file: %w", err)
@@ -228,15 +226,13 @@ func LayerChecksum(dir string, layer int, size uint64) (uint32, error) {
 // RemovePartialLayers removes the partial layer files and progress logs
 // in dir: a sector restarted from scratch must not resume from them.
 func RemovePartialLayers(dir string) error {
-	for _, pattern := range []string{"*.dat" + partialSuffix, "*.dat" + partialSuffix + progressSuffix} {
-		m, err := filepath.Glob(filepath.Join(dir, "sc-02-data-layer-"+pattern))
-		if err != nil {
-			return err
-		}
-		for _, p := range m {
-			if err := os.Remove(p); err != nil {
-				return fmt.Errorf("removing %s: %w", p, err)
-			}
+	files, err := SectorDir(dir).partialFiles()
+	if err != nil {
+		return err
+	}
+	for _, p := range files {
+		if err := os.Remove(p); err != nil {
+			return fmt.Errorf("removing %s: %w", p, err)
 		}
 	}
 	return nil

@@ -63,7 +63,7 @@ type sectorMetaJSON struct {
 }
 
 // SectorMetaPath is the metadata file of the sector whose directory is dir.
-func SectorMetaPath(dir string) string { return filepath.Join(dir, SectorMetaFile) }
+func SectorMetaPath(dir string) string { return SectorDir(dir).Meta() }
 
 // WriteSectorMeta writes m to dir's metadata file atomically: a reader sees
 // the previous metadata or the new one, never a torn file.
@@ -197,7 +197,7 @@ type LayerReader struct {
 // the file's name when it is missing or not exactly size bytes long: a
 // layer file of any other size is not one PC2 may trust.
 func OpenLayer(dir string, layer int, size uint64) (*LayerReader, error) {
-	path := filepath.Join(dir, sdr.LayerFileName(layer))
+	path := SectorDir(dir).Layer(layer)
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("layer file: %w", err)

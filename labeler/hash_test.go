@@ -4,9 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"testing"
 	"time"
+
+	"github.com/pc1-tiered/pc1-tiered/blockio"
 
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/pc1-tiered/pc1-tiered/tier"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
@@ -48,6 +47,25 @@ type Config struct {
 	Layers int
 	// Sectors are the sectors to label.
 	Sectors []Sector
+	// Options are the batch's knobs.
+	Options
+	// OnProgress, if set, is called from hashing goroutines after every
+	// block with the sector index, layer and nodes done in that layer. It
+	// must be cheap and safe for concurrent use.
+	OnProgress func(sector, layer int, nodesDone uint64)
+	// Live, if set, shows the batch's pool and spill counters while it
+	// runs.
+	Live *Live
+
+	// portable forces the copy-and-crypto/sha256 hashing path, so tests
+	// check it on machines that have the SHA extensions.
+	portable bool
+}
+
+// Options are the labeling knobs, declared once here and taken as they are
+// by every caller (sealer.Batch, sealer.LabelOptions, the command line):
+// the zero value picks every default.
+type Options struct {
 	// PoolSize is the pool size in bytes; 0 means the default for the
 	// number of concurrent jobs.
 	PoolSize uint64
@@ -74,17 +92,6 @@ type Config struct {
 	// owns budget/N of DRAM (tier.PlanSpill) and reads the rest of its two
 	// layers from the layer files.
 	DRAMBudget uint64
-	// OnProgress, if set, is called from hashing goroutines after every
-	// block with the sector index, layer and nodes done in that layer. It
-	// must be cheap and safe for concurrent use.
-	OnProgress func(sector, layer int, nodesDone uint64)
-	// Live, if set, shows the batch's pool and spill counters while it
-	// runs.
-	Live *Live
-
-	// portable forces the copy-and-crypto/sha256 hashing path, so tests
-	// check it on machines that have the SHA extensions.
-	portable bool
 }
 
 // DefaultBlockSize is the block size used when none is given: a sixteenth
@@ -134,9 +141,6 @@ func (c *Config) validate() error {
 	}
 	if len(c.Sectors) == 0 {
 		return errors.New("labeler: no sectors")
-	}
-	if c.ParentCache == "" {
-		return errors.New("labeler: no parent cache")
 	}
 	s := c.Graph.SectorSize()
 	b := c.BlockSize
@@ -291,8 +295,7 @@ func (c *Config) spillPlan(pcfg *pool.Config) (*spillConfig, error) {
 	if c.PoolSize != 0 {
 		return nil, fmt.Errorf("pool size %d with a DRAM budget %d below the pool minimum %d: leave the pool size to the spill tier", c.PoolSize, c.DRAMBudget, lo)
 	}
-	perJob := int(c.DRAMBudget / uint64(n) / c.BlockSize)
-	plan, err := tier.PlanSpill(int(s/c.BlockSize), perJob)
+	plan, _, err := tier.PlanBudget(c.DRAMBudget, n, c.BlockSize, int(s/c.BlockSize))
 	if err != nil {
 		return nil, fmt.Errorf("DRAM budget %d for %d jobs with %d-byte blocks: %w", c.DRAMBudget, n, c.BlockSize, err)
 	}
@@ -306,6 +309,9 @@ func (c *Config) spillPlan(pcfg *pool.Config) (*spillConfig, error) {
 // error cancels the whole batch; committed layer files stay, partial ones
 // are removed.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.ParentCache == "" {
+		return nil, errors.New("labeler: no parent cache")
+	}
 	shaNI, k, pcfg, spill, err := cfg.plan()
 	if err != nil {
 		return nil, err
@@ -874,7 +880,7 @@ func (p *poolPlacer) loadPrev(ctx context.Context, layer int) error {
 		}
 	}()
 	for s, ln := range p.js.lanes {
-		f, err := blockio.MapFile(filepath.Join(ln.sector.Dir, sdr.LayerFileName(layer)), int64(p.run.cfg.Graph.SectorSize()))
+		f, err := blockio.MapFile(blockio.SectorDir(ln.sector.Dir).Layer(layer), int64(p.run.cfg.Graph.SectorSize()))
 		if err != nil {
 			return p.js.laneErr(ln, err)
 		}

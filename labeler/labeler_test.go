@@ -138,10 +138,8 @@ func TestRunMatchesReference(t *testing.T) {
 							ParentCache: f.cache,
 							Layers:      tc.layers,
 							Sectors:     sectors,
-							PoolSize:    size.bytes,
-							BlockSize:   tc.blockSize,
-							Parallel:    n,
 							portable:    tc.portable,
+							Options:     Options{PoolSize: size.bytes, BlockSize: tc.blockSize, Parallel: n},
 						})
 						require.NoError(t, err)
 						require.LessOrEqual(t, res.PoolPeak, res.PoolSize)
@@ -164,7 +162,7 @@ func TestRunMoreSectorsThanSlots(t *testing.T) {
 	sectors, dirs := f.sectors(t, 5)
 	res, err := Run(context.Background(), Config{
 		Graph: f.graph, ParentCache: f.cache, Layers: 3, Sectors: sectors,
-		BlockSize: 8 << 10, Parallel: 2,
+		Options: Options{BlockSize: 8 << 10, Parallel: 2},
 	})
 	require.NoError(t, err)
 	require.Equal(t, 2, res.Jobs)
@@ -199,7 +197,7 @@ func TestRunCancelledResumes(t *testing.T) {
 			sectors, dirs := f.sectors(t, 2)
 			ctx, cancel := context.WithCancel(context.Background())
 			var calls atomic.Int32
-			cfg := Config{Graph: f.graph, ParentCache: f.cache, Layers: 3, Sectors: sectors, BlockSize: block, Parallel: 2, DRAMBudget: tc.dram}
+			cfg := Config{Graph: f.graph, ParentCache: f.cache, Layers: 3, Sectors: sectors, Options: Options{BlockSize: block, Parallel: 2, DRAMBudget: tc.dram}}
 			cfg.OnProgress = func(int, int, uint64) {
 				if calls.Add(1) == tc.cancelAt {
 					cancel()
@@ -284,7 +282,7 @@ func TestRunRestartsInconsistentSectors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sectors, dirs := f.sectors(t, 1)
-			cfg := Config{Graph: f.graph, ParentCache: f.cache, Layers: 2, Sectors: sectors, BlockSize: 4 << 10}
+			cfg := Config{Graph: f.graph, ParentCache: f.cache, Layers: 2, Sectors: sectors, Options: Options{BlockSize: 4 << 10}}
 			_, err := Run(context.Background(), cfg)
 			require.NoError(t, err)
 			if tc.damage != nil {
@@ -322,8 +320,8 @@ func TestConfigErrors(t *testing.T) {
 		{"no graph", Config{Layers: 2, Sectors: one, ParentCache: "x"}, "no graph"},
 		{"no layers", Config{Graph: g, Sectors: one, ParentCache: "x"}, "layer count 0"},
 		{"no sectors", Config{Graph: g, Layers: 2, ParentCache: "x"}, "no sectors"},
-		{"odd block", Config{Graph: g, Layers: 2, Sectors: one, ParentCache: "x", BlockSize: 96}, "block size 96"},
-		{"block above sector", Config{Graph: g, Layers: 2, Sectors: one, ParentCache: "x", BlockSize: 4096}, "block size 4096"},
+		{"odd block", Config{Graph: g, Layers: 2, Sectors: one, ParentCache: "x", Options: Options{BlockSize: 96}}, "block size 96"},
+		{"block above sector", Config{Graph: g, Layers: 2, Sectors: one, ParentCache: "x", Options: Options{BlockSize: 4096}}, "block size 4096"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -371,9 +369,7 @@ func TestRunSpillMatchesReference(t *testing.T) {
 						ParentCache: f.cache,
 						Layers:      tc.layers,
 						Sectors:     sectors,
-						BlockSize:   tc.blockSize,
-						Parallel:    tc.sectors,
-						DRAMBudget:  uint64(dram*tc.sectors) * tc.blockSize,
+						Options:     Options{BlockSize: tc.blockSize, Parallel: tc.sectors, DRAMBudget: uint64(dram*tc.sectors) * tc.blockSize},
 					})
 					require.NoError(t, err)
 					require.NotNil(t, res.Spill)
@@ -409,8 +405,8 @@ func TestRunFullDisk(t *testing.T) {
 			t.Cleanup(func() { unix.Unmount(dir, 0) })
 			_, err := Run(context.Background(), Config{
 				Graph: f.graph, ParentCache: f.cache, Layers: 3,
-				Sectors:   []Sector{{ReplicaID: replicaID(0), Dir: dir}},
-				BlockSize: 4 << 10, DRAMBudget: dram,
+				Sectors: []Sector{{ReplicaID: replicaID(0), Dir: dir}},
+				Options: Options{BlockSize: 4 << 10, DRAMBudget: dram},
 			})
 			require.ErrorContains(t, err, "no space left on device")
 			require.ErrorContains(t, err, "layer 3")
@@ -455,7 +451,7 @@ func TestLive(t *testing.T) {
 		var seen LiveCounts
 		var mu sync.Mutex
 		res, err := Run(context.Background(), Config{
-			Graph: f.graph, ParentCache: f.cache, Layers: 2, Sectors: sectors, BlockSize: 4 << 10, Parallel: 2, DRAMBudget: dram, Live: live,
+			Graph: f.graph, ParentCache: f.cache, Layers: 2, Sectors: sectors, Live: live,
 			OnProgress: func(int, int, uint64) {
 				c := live.Counts()
 				mu.Lock()
@@ -464,6 +460,7 @@ func TestLive(t *testing.T) {
 				seen.ColdReads = max(seen.ColdReads, c.ColdReads)
 				mu.Unlock()
 			},
+			Options: Options{BlockSize: 4 << 10, Parallel: 2, DRAMBudget: dram},
 		})
 		require.NoError(t, err)
 		require.Equal(t, res.PoolSize, seen.PoolBytes)

@@ -91,7 +91,7 @@ func TestLockstepChoice(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := Config{
 				Graph: g, ParentCache: "unused", Layers: 2, Sectors: make([]Sector, tc.sectors),
-				BlockSize: 4 << 10, Parallel: tc.parallel, PoolSize: tc.poolSize, DRAMBudget: tc.dram, Lockstep: tc.lockstep,
+				Options: Options{BlockSize: 4 << 10, Parallel: tc.parallel, PoolSize: tc.poolSize, DRAMBudget: tc.dram, Lockstep: tc.lockstep},
 			}
 			err := cfg.validate()
 			if tc.validateErr {
@@ -116,8 +116,8 @@ func TestRunLockstepRefusesSpill(t *testing.T) {
 	f := newFixture(t, 64<<10, 2, 0)
 	sectors, _ := f.sectors(t, 2)
 	_, err := Run(context.Background(), Config{
-		Graph: f.graph, ParentCache: f.cache, Layers: 2, Sectors: sectors, BlockSize: 4 << 10,
-		Parallel: 2, Lockstep: 2, DRAMBudget: 2 * 3 * (4 << 10),
+		Graph: f.graph, ParentCache: f.cache, Layers: 2, Sectors: sectors,
+		Options: Options{BlockSize: 4 << 10, Parallel: 2, Lockstep: 2, DRAMBudget: 2 * 3 * (4 << 10)},
 	})
 	require.ErrorContains(t, err, "lockstep groups of 2")
 	require.ErrorContains(t, err, "spill tier")
@@ -158,11 +158,8 @@ func TestRunLockstepMatchesReference(t *testing.T) {
 							ParentCache: f.cache,
 							Layers:      tc.layers,
 							Sectors:     sectors,
-							PoolSize:    size.bytes,
-							BlockSize:   tc.blockSize,
-							Parallel:    n,
-							Lockstep:    tc.k,
 							portable:    tc.portable,
+							Options:     Options{PoolSize: size.bytes, BlockSize: tc.blockSize, Parallel: n, Lockstep: tc.k},
 						})
 						require.NoError(t, err)
 						require.Equal(t, tc.k, res.Lockstep)
@@ -191,7 +188,8 @@ func TestRunLockstepOff(t *testing.T) {
 	f := newFixture(t, 64<<10, 2, 2)
 	sectors, dirs := f.sectors(t, 2)
 	res, err := Run(context.Background(), Config{
-		Graph: f.graph, ParentCache: f.cache, Layers: 2, Sectors: sectors, BlockSize: 4 << 10, Parallel: 2, Lockstep: 1,
+		Graph: f.graph, ParentCache: f.cache, Layers: 2, Sectors: sectors,
+		Options: Options{BlockSize: 4 << 10, Parallel: 2, Lockstep: 1},
 	})
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Lockstep)
@@ -240,7 +238,7 @@ func TestRunLockstepCancelledResumes(t *testing.T) {
 			sectors, dirs := f.sectors(t, 3)
 			ctx, cancel := context.WithCancel(context.Background())
 			var calls atomic.Int32
-			cfg := Config{Graph: f.graph, ParentCache: f.cache, Layers: 3, Sectors: sectors, BlockSize: block, Parallel: 3, Lockstep: 2}
+			cfg := Config{Graph: f.graph, ParentCache: f.cache, Layers: 3, Sectors: sectors, Options: Options{BlockSize: block, Parallel: 3, Lockstep: 2}}
 			cfg.OnProgress = func(int, int, uint64) {
 				if calls.Add(1) == tc.cancelAt {
 					cancel()
@@ -290,12 +288,13 @@ func TestRunLockstepResumesUnevenLanes(t *testing.T) {
 				ctx, cancel := context.WithCancel(context.Background())
 				var calls atomic.Int32
 				_, err := Run(ctx, Config{
-					Graph: f.graph, ParentCache: f.cache, Layers: 3, Sectors: sectors[i : i+1], BlockSize: block, Lockstep: 1,
+					Graph: f.graph, ParentCache: f.cache, Layers: 3, Sectors: sectors[i : i+1],
 					OnProgress: func(int, int, uint64) {
 						if calls.Add(1) == at {
 							cancel()
 						}
 					},
+					Options: Options{BlockSize: block, Lockstep: 1},
 				})
 				cancel()
 				if at == 0 {
@@ -305,7 +304,8 @@ func TestRunLockstepResumesUnevenLanes(t *testing.T) {
 				}
 			}
 			res, err := Run(context.Background(), Config{
-				Graph: f.graph, ParentCache: f.cache, Layers: 3, Sectors: sectors, BlockSize: block, Parallel: 3, Lockstep: 2,
+				Graph: f.graph, ParentCache: f.cache, Layers: 3, Sectors: sectors,
+				Options: Options{BlockSize: block, Parallel: 3, Lockstep: 2},
 			})
 			require.NoError(t, err)
 			require.Empty(t, res.Warnings)
@@ -455,7 +455,8 @@ func BenchmarkRunLockstep(b *testing.B) {
 					sectors = append(sectors, Sector{ReplicaID: replicaID(i), Dir: dir})
 				}
 				res, err = Run(context.Background(), Config{
-					Graph: g, ParentCache: info.Path, Layers: layers, Sectors: sectors, Parallel: n, Lockstep: k,
+					Graph: g, ParentCache: info.Path, Layers: layers, Sectors: sectors,
+					Options: Options{Parallel: n, Lockstep: k},
 				})
 				require.NoError(b, err)
 				wall += res.Wall

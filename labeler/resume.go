@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
@@ -88,7 +87,7 @@ func restartSector(dir string, layers int, start *sectorStart, why string) error
 		return err
 	}
 	for k := 1; k <= layers; k++ {
-		path := filepath.Join(dir, sdr.LayerFileName(k))
+		path := blockio.SectorDir(dir).Layer(k)
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("removing %s: %w", path, err)
 		}

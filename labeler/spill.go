@@ -3,7 +3,6 @@ package labeler
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -178,7 +177,7 @@ func (p *spillPlacer) endLayer(ctx context.Context, layer int) error {
 // loadPrev maps a layer committed by an earlier run as the previous layer
 // and promotes its first plan.Expander blocks, as endLayer would have.
 func (p *spillPlacer) loadPrev(ctx context.Context, layer int) error {
-	m, err := blockio.MapFile(filepath.Join(p.js.sector.Dir, sdr.LayerFileName(layer)), int64(p.run.cfg.Graph.SectorSize()))
+	m, err := blockio.MapFile(blockio.SectorDir(p.js.sector.Dir).Layer(layer), int64(p.run.cfg.Graph.SectorSize()))
 	if err != nil {
 		return err
 	}

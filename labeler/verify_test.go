@@ -36,7 +36,7 @@ func sealBatch(t *testing.T, g *sdr.Graph, layers, sectors int) *sealed {
 		ss = append(ss, Sector{ReplicaID: replicaID(i + 7), Dir: dir})
 		s.dirs = append(s.dirs, dir)
 	}
-	_, err = Run(context.Background(), Config{Graph: g, ParentCache: info.Path, Layers: layers, Sectors: ss, Parallel: sectors})
+	_, err = Run(context.Background(), Config{Graph: g, ParentCache: info.Path, Layers: layers, Sectors: ss, Options: Options{Parallel: sectors}})
 	require.NoError(t, err)
 	return s
 }

@@ -7,9 +7,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pc1-tiered/pc1-tiered/bench"
 	"github.com/pc1-tiered/pc1-tiered/labeler"
 	"github.com/pc1-tiered/pc1-tiered/pool"
+	"github.com/pc1-tiered/pc1-tiered/sealer"
 )
 
 // NewLogger returns a logger that writes records at level and above to w,
@@ -26,7 +26,7 @@ func NewLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, erro
 }
 
 // BatchLog logs one batch's life: Start before labeler.Run (or
-// bench.Seal), OnProgress chained into the batch's progress callback, then
+// sealer.Label), OnProgress chained into the batch's progress callback, then
 // End with the report or Error. Records carry stable keys (sector, dir,
 // layer, ..._seconds, ..._bytes) for machines to read.
 type BatchLog struct {
@@ -110,7 +110,7 @@ func (b *BatchLog) OnProgress(sector, layer int, nodesDone uint64) {
 
 // End logs the report's key figures, its warnings, and each sector's
 // figures at debug level.
-func (b *BatchLog) End(r *bench.SealReport) {
+func (b *BatchLog) End(r *sealer.Report) {
 	attrs := []any{
 		"sectors", len(r.Sectors),
 		"wall_seconds", r.WallSeconds,

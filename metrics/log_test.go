@@ -12,9 +12,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pc1-tiered/pc1-tiered/bench"
 	"github.com/pc1-tiered/pc1-tiered/labeler"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"github.com/pc1-tiered/pc1-tiered/sealer"
 )
 
 func TestNewLogger(t *testing.T) {
@@ -53,7 +53,7 @@ func runBatchLog(t *testing.T, format string) string {
 	var buf bytes.Buffer
 	l, err := NewLogger(&buf, format, slog.LevelDebug)
 	require.NoError(t, err)
-	cfg := &labeler.Config{Graph: g, Layers: 2, Parallel: 2, DRAMBudget: 5 << 10, Sectors: []labeler.Sector{{Dir: "out/sector-0"}, {Dir: "out/sector-1"}}}
+	cfg := &labeler.Config{Graph: g, Layers: 2, Sectors: []labeler.Sector{{Dir: "out/sector-0"}, {Dir: "out/sector-1"}}, Options: labeler.Options{Parallel: 2, DRAMBudget: 5 << 10}}
 	b := NewBatchLog(l, cfg)
 	b.Start()
 	for layer := 1; layer <= 2; layer++ {
@@ -63,11 +63,11 @@ func runBatchLog(t *testing.T, format string) string {
 		}
 		b.OnProgress(1, layer, g.Nodes()) // a repeated report logs nothing
 	}
-	b.End(&bench.SealReport{
+	b.End(&sealer.Report{
 		WallSeconds: 2, NodesPerSecond: 128, SHALimitRatio: 0.93, PeakRSSBytes: 1 << 20, PeakDRAMBytes: 6 << 10,
-		PoolSizeBytes: 4 << 10, DRAMBudgetBytes: 5 << 10, Spill: &bench.SpillReport{ColdReadsPerNode: 0.5},
+		PoolSizeBytes: 4 << 10, DRAMBudgetBytes: 5 << 10, Spill: &sealer.SpillReport{ColdReadsPerNode: 0.5},
 		Warnings: []string{"no hugepages"},
-		Sectors:  []bench.SectorReport{{Index: 0, Dir: "out/sector-0", Nodes: 128}, {Index: 1, Dir: "out/sector-1", Nodes: 128, ResumedLayer: 2}},
+		Sectors:  []sealer.SectorReport{{Index: 0, Dir: "out/sector-0", Nodes: 128}, {Index: 1, Dir: "out/sector-1", Nodes: 128, ResumedLayer: 2}},
 	})
 	b.Error(errors.New("sector 1: layer 2: no space left on device"))
 	return buf.String()

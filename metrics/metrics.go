@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -13,9 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/pc1-tiered/pc1-tiered/bench"
+	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/labeler"
-	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"github.com/pc1-tiered/pc1-tiered/measure"
 )
 
 // Config describes the batch a Metrics watches.
@@ -247,7 +246,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descSpill[i], prometheus.CounterValue, float64(m.spill[i]))
 		}
 	}
-	if st, err := bench.ReadProcStatus(); err != nil {
+	if st, err := measure.ReadProcStatus(); err != nil {
 		ch <- prometheus.NewInvalidMetric(descRSSAnon, fmt.Errorf("/proc/self/status: %w", err))
 	} else {
 		ch <- prometheus.MustNewConstMetric(descRSSAnon, prometheus.GaugeValue, float64(st.RssAnon))
@@ -255,7 +254,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	if m.cfg.Files != nil {
 		var cached uint64
 		for _, f := range m.cfg.Files() {
-			n, _ := bench.PageCacheBytes(f) // a partial file may be renamed meanwhile
+			n, _ := measure.PageCacheBytes(f) // a partial file may be renamed meanwhile
 			cached += n
 		}
 		ch <- prometheus.MustNewConstMetric(descPageCache, prometheus.GaugeValue, float64(cached))
@@ -279,11 +278,10 @@ func LayerFiles(dirs []string, layers int) func() []string {
 		var files []string
 		for _, d := range dirs {
 			for k := layers; k >= 1; k-- {
-				final := filepath.Join(d, sdr.LayerFileName(k))
-				// blockio writes a layer as <final name>.partial until it is
-				// committed.
-				if _, err := os.Stat(final + ".partial"); err == nil {
-					files = append(files, final+".partial")
+				sd := blockio.SectorDir(d)
+				final := sd.Layer(k)
+				if _, err := os.Stat(sd.PartialLayer(k)); err == nil {
+					files = append(files, sd.PartialLayer(k))
 				}
 				if _, err := os.Stat(final); err == nil {
 					files = append(files, final)

@@ -196,8 +196,8 @@ func TestBatch(t *testing.T) {
 	var mu sync.Mutex
 	var poolSize, inUse, coldReads, pageCache float64
 	cfg := labeler.Config{
-		Graph: g, ParentCache: info.Path, Layers: layers, Sectors: sectors,
-		BlockSize: block, Parallel: 2, DRAMBudget: budget, Live: live,
+		Graph: g, ParentCache: info.Path, Layers: layers, Sectors: sectors, Live: live,
+		Options: labeler.Options{BlockSize: block, Parallel: 2, DRAMBudget: budget},
 	}
 	cfg.OnProgress = Chain(m.OnProgress, nil, func(int, int, uint64) {
 		fams := scrape(t, m.Handler())

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/pc1-tiered/pc1-tiered/bench"
-	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/labeler"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 )
@@ -20,20 +18,19 @@ type Replica struct {
 	ReplicaID [32]byte
 }
 
-// LabelOptions are the labeling knobs of GenerateSDR and LabelBatch; zero
-// values pick the labeler's defaults (labeler.Config).
+// LabelOptions are GenerateSDR's and LabelBatch's settings; the zero value
+// picks every default.
 type LabelOptions struct {
 	// ParentCacheDir as in Batch: "" means $FIL_PROOFS_PARENT_CACHE, else
 	// /var/tmp/filecoin-parents.
 	ParentCacheDir string
-	PoolSize       uint64
-	BlockSize      uint64
-	Parallel       int
-	DRAMBudget     uint64
-	Lockstep       int
+	// Options are the labeling knobs.
+	labeler.Options
 	// Live and OnProgress as in labeler.Config.
 	Live       *labeler.Live
 	OnProgress func(sector, layer int, nodesDone uint64)
+	// Measure asks for the report's costly figures (LabelRequest.Measure).
+	Measure bool
 }
 
 // GenerateSDR writes the proof's layers for one sector into cacheDir: the
@@ -41,14 +38,14 @@ type LabelOptions struct {
 // with byte-identical sc-02-data-layer-<k>.dat files. Run again after a
 // crash, it resumes. One call has one sector's pool; to share a pool,
 // label several sectors in one LabelBatch.
-func GenerateSDR(ctx context.Context, proof sdr.Proof, cacheDir string, replicaID [32]byte, opts LabelOptions) (*bench.SealReport, error) {
+func GenerateSDR(ctx context.Context, proof sdr.Proof, cacheDir string, replicaID [32]byte, opts LabelOptions) (*Report, error) {
 	return LabelBatch(ctx, proof, []Replica{{CacheDir: cacheDir, ReplicaID: replicaID}}, opts)
 }
 
 // LabelBatch labels sectors of one proof through one shared pool: each
 // sector's layers go to its cache directory. It returns the batch's
-// measurements.
-func LabelBatch(ctx context.Context, proof sdr.Proof, sectors []Replica, opts LabelOptions) (*bench.SealReport, error) {
+// report.
+func LabelBatch(ctx context.Context, proof sdr.Proof, sectors []Replica, opts LabelOptions) (*Report, error) {
 	if reg, err := sdr.ProofByID(proof.ID); err != nil || reg != proof {
 		return nil, fmt.Errorf("proof %q (id %d) is not a registered seal proof: take it from sdr.ProofByName or sdr.ProofByID", proof.Name, proof.ID)
 	}
@@ -56,11 +53,14 @@ func LabelBatch(ctx context.Context, proof sdr.Proof, sectors []Replica, opts La
 	if err != nil {
 		return nil, err
 	}
-	cfg := labeler.Config{
-		Graph: g, Layers: proof.Layers,
-		PoolSize: opts.PoolSize, BlockSize: opts.BlockSize, Parallel: opts.Parallel,
-		DRAMBudget: opts.DRAMBudget, Lockstep: opts.Lockstep,
-		Live: opts.Live, OnProgress: opts.OnProgress,
+	req := LabelRequest{
+		Config: labeler.Config{
+			Graph: g, Layers: proof.Layers, Options: opts.Options,
+			Live: opts.Live, OnProgress: opts.OnProgress,
+		},
+		ParentCacheDir: opts.ParentCacheDir,
+		Name:           proof.Name,
+		Measure:        opts.Measure,
 	}
 	for i, s := range sectors {
 		if s.CacheDir == "" {
@@ -69,21 +69,7 @@ func LabelBatch(ctx context.Context, proof sdr.Proof, sectors []Replica, opts La
 		if err := os.MkdirAll(s.CacheDir, 0o755); err != nil {
 			return nil, fmt.Errorf("sector %d: %w", i, err)
 		}
-		cfg.Sectors = append(cfg.Sectors, labeler.Sector{ReplicaID: s.ReplicaID, Dir: s.CacheDir})
+		req.Sectors = append(req.Sectors, labeler.Sector{ReplicaID: s.ReplicaID, Dir: s.CacheDir})
 	}
-	dir := opts.ParentCacheDir
-	if dir == "" {
-		dir = blockio.DefaultParentCacheDir(os.Getenv)
-	}
-	info, err := blockio.EnsureParentCache(ctx, g, dir, blockio.ParentCacheOptions{})
-	if err != nil {
-		return nil, err
-	}
-	cfg.ParentCache = info.Path
-	rep, err := bench.Seal(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	rep.Proof, rep.ParentCache = proof.Name, info.Path
-	return rep, nil
+	return Label(ctx, req)
 }

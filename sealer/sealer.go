@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/pc1-tiered/pc1-tiered/bench"
 	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/labeler"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
@@ -72,14 +71,11 @@ type Batch struct {
 	// missing); "" means $FIL_PROOFS_PARENT_CACHE, else
 	// /var/tmp/filecoin-parents, as rust-fil-proofs.
 	ParentCacheDir string
-	// PoolSize, BlockSize, Parallel, DRAMBudget, HugeTLB and Lockstep are
-	// the labeler's (labeler.Config); zero values pick its defaults.
-	PoolSize   uint64
-	BlockSize  uint64
-	Parallel   int
-	DRAMBudget uint64
-	HugeTLB    bool
-	Lockstep   int
+	// Options are the labeling knobs (pool size, DRAM budget, parallel,
+	// lockstep, ...); the zero value picks every default.
+	labeler.Options
+	// Measure asks for the report's costly figures (LabelRequest.Measure).
+	Measure bool
 	// Live, if set, shows the pool's and the spill tier's counters while
 	// the sectors are labeled (labeler.Live; package metrics reads it).
 	Live *labeler.Live
@@ -146,7 +142,7 @@ type SectorResult struct {
 type Result struct {
 	Sectors []SectorResult
 	// Report is the labeling's measurements.
-	Report *bench.SealReport
+	Report *Report
 }
 
 // plan is a validated batch.
@@ -226,12 +222,25 @@ func SealBatch(ctx context.Context, b Batch) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	cacheDir := b.ParentCacheDir
-	if cacheDir == "" {
-		cacheDir = blockio.DefaultParentCacheDir(os.Getenv)
+	req := LabelRequest{
+		Config: labeler.Config{
+			Graph:   p.graph,
+			Layers:  p.layers,
+			Options: b.Options,
+			Live:    b.Live,
+		},
+		ParentCacheDir: b.ParentCacheDir,
+		Name:           b.Proof.Name,
+		Measure:        b.Measure,
 	}
-	info, err := blockio.EnsureParentCache(ctx, p.graph, cacheDir, blockio.ParentCacheOptions{})
-	if err != nil {
+	// Refused before anything is written: a bad pool size or DRAM budget,
+	// or a parent cache that cannot be had.
+	check := req.Config
+	check.Sectors = make([]labeler.Sector, len(b.Sectors))
+	if err := check.Check(); err != nil {
+		return nil, err
+	}
+	if req.ParentCache, err = ensureParentCache(ctx, p.graph, b.ParentCacheDir); err != nil {
 		return nil, err
 	}
 
@@ -242,18 +251,6 @@ func SealBatch(ctx context.Context, b Batch) (res *Result, err error) {
 		}
 	}()
 	res = &Result{Sectors: make([]SectorResult, len(b.Sectors))}
-	cfg := labeler.Config{
-		Graph:       p.graph,
-		ParentCache: info.Path,
-		Layers:      p.layers,
-		PoolSize:    b.PoolSize,
-		BlockSize:   b.BlockSize,
-		Parallel:    b.Parallel,
-		HugeTLB:     b.HugeTLB,
-		Lockstep:    b.Lockstep,
-		DRAMBudget:  b.DRAMBudget,
-		Live:        b.Live,
-	}
 	size := b.Proof.SectorSize
 	porepID := b.Proof.PorepID()
 	for i, s := range b.Sectors {
@@ -290,25 +287,21 @@ func SealBatch(ctx context.Context, b Batch) (res *Result, err error) {
 			TreeD:     filepath.Join(dir, sdr.TreeDFileName),
 		}
 		for k := 1; k <= p.layers; k++ {
-			sr.Layers = append(sr.Layers, filepath.Join(dir, sdr.LayerFileName(k)))
+			sr.Layers = append(sr.Layers, blockio.SectorDir(dir).Layer(k))
 		}
 		res.Sectors[i] = sr
-		cfg.Sectors = append(cfg.Sectors, labeler.Sector{ReplicaID: sr.ReplicaID, Dir: dir})
+		req.Sectors = append(req.Sectors, labeler.Sector{ReplicaID: sr.ReplicaID, Dir: dir})
 	}
 
 	if b.OnProgress != nil {
 		nodes := p.graph.Nodes()
-		cfg.OnProgress = func(sector, layer int, done uint64) {
+		req.OnProgress = func(sector, layer int, done uint64) {
 			b.OnProgress(Progress{Sector: sector, Stage: StageLabel, Layer: layer, Done: done, Total: nodes})
 		}
 	}
-	rep, err := bench.Seal(ctx, cfg)
-	if err != nil {
+	if res.Report, err = Label(ctx, req); err != nil {
 		return nil, err
 	}
-	rep.Proof = b.Proof.Name
-	rep.ParentCache = info.Path
-	res.Report = rep
 
 	// Every layer of every sector is committed: the phase-1 output may
 	// say so. A layer count other than the proof's is no input PC2 takes,

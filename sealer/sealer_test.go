@@ -180,7 +180,7 @@ func TestSealBatchStaged(t *testing.T) {
 		{ProverID: raw, SectorNumber: 1, Ticket: ticketOf(3), Staged: staged, CacheDir: own},
 	}
 	log := newProgressLog()
-	res, err := SealBatch(ctx, Batch{Proof: proof, Root: root, Sectors: in, ParentCacheDir: t.TempDir(), Parallel: 2, OnProgress: log.add})
+	res, err := SealBatch(ctx, Batch{Proof: proof, Root: root, Sectors: in, ParentCacheDir: t.TempDir(), Options: labeler.Options{Parallel: 2}, OnProgress: log.add})
 	require.NoError(t, err)
 	require.Len(t, res.Sectors, len(in))
 
@@ -324,8 +324,8 @@ func TestSealBatchRefuses(t *testing.T) {
 			errMsg: "sector 1 (s-t01000-2): staged file " + raw + ": node 0 (bytes 0..31) is not Fr32-padded"},
 		{name: "comm_d not the pieces'", batch: Batch{Proof: proof, Sectors: []SectorInput{a(1), with(a(2), func(s *SectorInput) { s.Staged, s.WantCommD = staged, &wrong })}},
 			errMsg: "sector 1 (s-t01000-2): comm_d of the staged data is"},
-		{name: "pool too small", batch: Batch{Proof: proof, Sectors: []SectorInput{a(1)}, PoolSize: 1024}, errMsg: "pool size 1.0 KiB is outside"},
-		{name: "bad block size", batch: Batch{Proof: proof, Sectors: []SectorInput{a(1)}, BlockSize: 3072}, errMsg: "block size 3072"},
+		{name: "pool too small", batch: Batch{Proof: proof, Sectors: []SectorInput{a(1)}, Options: labeler.Options{PoolSize: 1024}}, errMsg: "pool size 1.0 KiB is outside"},
+		{name: "bad block size", batch: Batch{Proof: proof, Sectors: []SectorInput{a(1)}, Options: labeler.Options{BlockSize: 3072}}, errMsg: "block size 3072"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
@@ -380,12 +380,13 @@ func TestSealBatchRerunWithOtherData(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, treeA, tree, "tree_d untouched")
 
+	// A batch the labeler would refuse is refused before anything is
+	// written: the sector stays as the first batch left it.
 	failing := batch
 	failing.PoolSize = 1024
 	_, err = SealBatch(ctx, failing)
 	require.ErrorContains(t, err, "pool size")
-	require.NoFileExists(t, first.Sectors[0].Phase1Output, "no phase-1 output for layers of other data")
-	require.FileExists(t, first.Sectors[0].Layers[1], "a directory that existed before is kept")
+	require.Equal(t, sealedA, snapshot(t, dir))
 
 	again, err := SealBatch(ctx, batch)
 	require.NoError(t, err)

@@ -35,3 +35,17 @@ func PlanSpill(perLayer, dram int) (SpillPlan, error) {
 	w = min(perLayer, dram-e)
 	return SpillPlan{Expander: e, Window: w}, nil
 }
+
+// PlanBudget shares a batch's DRAM budget between jobs jobs, each owning
+// budget/jobs in whole blocks of blockSize bytes, and splits each job's
+// blocks with PlanSpill for layers of perLayer blocks. It returns the plan
+// and the blocks a job owns: the labeler runs on it, and plan predicts from
+// the same arithmetic.
+func PlanBudget(budget uint64, jobs int, blockSize uint64, perLayer int) (SpillPlan, int, error) {
+	if jobs < 1 || blockSize == 0 {
+		return SpillPlan{}, 0, fmt.Errorf("spill: %d jobs of %d-byte blocks", jobs, blockSize)
+	}
+	perJob := int(budget / uint64(jobs) / blockSize)
+	plan, err := PlanSpill(perLayer, perJob)
+	return plan, perJob, err
+}

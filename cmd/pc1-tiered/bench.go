@@ -87,7 +87,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	base := labeler.Config{Graph: spec.graph, Layers: *layers, Parallel: *parallel}
+	base := labeler.Config{Graph: spec.graph, Layers: *layers, Options: labeler.Options{Parallel: *parallel}}
 	if base.BlockSize, err = sizeFlag("--block-size", *blockSize, "", e.getenv); err != nil {
 		return err
 	}
@@ -127,14 +127,14 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	points = append(points, bench.LockstepSweep(spec.graph.SectorSize(), base.Jobs(), ks)...)
 	fmt.Fprintf(e.stderr, "bench: %d x %s sectors, %d layers, %d hashing at once, %d points into %s\n",
 		*sectors, humanize.IBytes(spec.graph.SectorSize()), *layers, base.Jobs(), len(points), *out)
-	var progress *bench.Progress
+	var progress *Progress
 	pts, err := bench.Sweep(ctx, bench.SweepConfig{
 		Base:   base,
 		Points: points,
 		OutDir: *out,
 		OnPointStart: func(k int, p bench.SweepSpec) {
 			fmt.Fprintf(e.stderr, "point %d/%d: %s, DRAM %s\n", k+1, len(points), p.Label, humanize.IBytes(max(p.PoolSize, p.DRAMBudget)))
-			progress = bench.NewProgress(e.stderr, e.stderrIsTerminal, *sectors, *layers, spec.graph.Nodes())
+			progress = NewProgress(e.stderr, e.stderrIsTerminal, *sectors, *layers, spec.graph.Nodes())
 			progress.Start()
 		},
 		OnPoint: func(k int, p bench.SweepPoint) {

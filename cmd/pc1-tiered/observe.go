@@ -5,16 +5,16 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/pc1-tiered/pc1-tiered/bench"
 	"github.com/pc1-tiered/pc1-tiered/labeler"
 	"github.com/pc1-tiered/pc1-tiered/metrics"
+	"github.com/pc1-tiered/pc1-tiered/sealer"
 )
 
 // observers are what watches a seal besides its report: the live progress
 // lines, a Prometheus endpoint (--metrics-addr) and structured logs
 // (--log-format).
 type observers struct {
-	progress *bench.Progress
+	progress *Progress
 	metrics  func(sector, layer int, nodesDone uint64)
 	log      *metrics.BatchLog
 	server   *metrics.Server
@@ -52,7 +52,7 @@ func startObservers(ctx context.Context, e *env, cfg *labeler.Config, metricsAdd
 		o.metrics = m.OnProgress
 	}
 	// Log lines and the redrawn progress lines would garble each other.
-	o.progress = bench.NewProgress(e.stderr, e.stderrIsTerminal && logger == nil, len(cfg.Sectors), cfg.Layers, cfg.Graph.Nodes())
+	o.progress = NewProgress(e.stderr, e.stderrIsTerminal && logger == nil, len(cfg.Sectors), cfg.Layers, cfg.Graph.Nodes())
 	return o, nil
 }
 
@@ -73,7 +73,7 @@ func (o *observers) start() {
 }
 
 // end stops the progress lines and logs how the batch ended.
-func (o *observers) end(rep *bench.SealReport, err error) {
+func (o *observers) end(rep *sealer.Report, err error) {
 	o.progress.Stop()
 	switch {
 	case o.log == nil:

@@ -9,8 +9,9 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
-	"github.com/pc1-tiered/pc1-tiered/bench"
 	"github.com/pc1-tiered/pc1-tiered/blockio"
+	"github.com/pc1-tiered/pc1-tiered/measure"
+	"github.com/pc1-tiered/pc1-tiered/plan"
 )
 
 // dirList collects a repeatable directory flag.
@@ -34,8 +35,8 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 	cores := fs.Int("cores", 0, "cores that may hash (default: this machine's)")
 	layers := fs.Int("layers", 0, "layer count (default: the proof's, or 2 for non-production sizes)")
 	blockSize := fs.String("block-size", "", "pool block size (default: the seal's, sector size / 16, at most 32MiB)")
-	efficiency := fs.Float64("efficiency", bench.DefaultEfficiency, "share of the single-core SHA-256 rate a core labels at with every parent in DRAM")
-	spillEff := fs.Float64("spill-efficiency", bench.DefaultSpillPathEfficiency, "share of the probed spill-path page rate the spill tier draws in a real batch (a bench spill point's device page reads per second over the probe's)")
+	efficiency := fs.Float64("efficiency", plan.DefaultEfficiency, "share of the single-core SHA-256 rate a core labels at with every parent in DRAM")
+	spillEff := fs.Float64("spill-efficiency", plan.DefaultSpillPathEfficiency, "share of the probed spill-path page rate the spill tier draws in a real batch (a bench spill point's device page reads per second over the probe's)")
 	coldCPU := fs.Duration("cold-read-cpu", 0, "CPU time per cold read, e.g. 20us (default: the kernel CPU per page-cache miss the probe measures)")
 	probeSize := fs.String("probe-size", "1GiB", "size of each device probe's temporary file")
 	probeTime := fs.Duration("probe-time", blockio.DefaultProbeDuration, "time each device probe spends measuring")
@@ -74,13 +75,13 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 	if *probeTime <= 0 {
 		return usagef("--probe-time %s: must be positive", *probeTime)
 	}
-	in := bench.PlanInput{Graph: spec.graph, Layers: *layers, Sectors: *sectors, Cores: *cores,
+	in := plan.Input{Graph: spec.graph, Layers: *layers, Sectors: *sectors, Cores: *cores,
 		Efficiency: *efficiency, SpillPathEfficiency: *spillEff, ColdReadCPUSeconds: coldCPU.Seconds()}
 	if in.RAM, err = sizeFlag("--ram", *ram, "", e.getenv); err != nil {
 		return err
 	}
 	if in.RAM == 0 {
-		if in.RAM = bench.ReadHost().MemTotalBytes; in.RAM == 0 {
+		if in.RAM = measure.ReadHost().MemTotalBytes; in.RAM == 0 {
 			return errors.New("cannot read MemTotal from /proc/meminfo: give --ram")
 		}
 	}
@@ -118,9 +119,9 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 	}
 	// Measured after the probes, with nothing else running in this
 	// process.
-	in.SHA = bench.MeasureSHA256Rate(planSHATime)
+	in.SHA = measure.MeasureSHA256Rate(planSHATime)
 
-	res, err := bench.Plan(in)
+	res, err := plan.Make(in)
 	if err != nil {
 		return err
 	}

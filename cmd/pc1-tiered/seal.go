@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/pc1-tiered/pc1-tiered/bench"
 	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/labeler"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
@@ -69,7 +68,7 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 			return err
 		}
 	}
-	cfg := labeler.Config{Graph: spec.graph, Layers: *layers, Parallel: *parallel, HugeTLB: *hugetlb, Lockstep: *lockstep}
+	cfg := labeler.Config{Graph: spec.graph, Layers: *layers, Options: labeler.Options{Parallel: *parallel, HugeTLB: *hugetlb, Lockstep: *lockstep}}
 	if cfg.PoolSize, err = sizeFlag("--pool-size", *poolSize, "MEM_POOL_SIZE", e.getenv); err != nil {
 		return err
 	}
@@ -108,13 +107,6 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 		}
 	}
 
-	dir := parentCacheDir(e, *cacheDir)
-	info, err := blockio.EnsureParentCache(ctx, spec.graph, dir, blockio.ParentCacheOptions{})
-	if err != nil {
-		return err
-	}
-	cfg.ParentCache = info.Path
-
 	obs, err := startObservers(ctx, e, &cfg, *metricsAddr, *logFormat)
 	if err != nil {
 		return err
@@ -122,10 +114,12 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 	defer obs.close()
 	cfg.OnProgress = obs.onProgress()
 	obs.start()
-	rep, err := bench.Seal(ctx, cfg)
-	if rep != nil {
-		rep.Proof, rep.ParentCache = spec.String(), info.Path
-	}
+	rep, err := sealer.Label(ctx, sealer.LabelRequest{
+		Config:         cfg,
+		ParentCacheDir: parentCacheDir(e, *cacheDir),
+		Name:           spec.String(),
+		Measure:        true,
+	})
 	obs.end(rep, err)
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("interrupted (%v): finished blocks are on disk; run the same command again to resume", context.Cause(ctx))
@@ -332,13 +326,9 @@ func sealInputs(ctx context.Context, e *env, spec graphSpec, cfg labeler.Config,
 		Root:           root,
 		Sectors:        inputs,
 		ParentCacheDir: cacheDir,
-		PoolSize:       cfg.PoolSize,
-		BlockSize:      cfg.BlockSize,
-		Parallel:       cfg.Parallel,
-		DRAMBudget:     cfg.DRAMBudget,
-		HugeTLB:        cfg.HugeTLB,
-		Lockstep:       cfg.Lockstep,
+		Options:        cfg.Options,
 		Live:           cfg.Live,
+		Measure:        true,
 		OnProgress: func(p sealer.Progress) {
 			if p.Stage == sealer.StageLabel {
 				onLabel(p.Sector, p.Layer, p.Done)
@@ -347,7 +337,7 @@ func sealInputs(ctx context.Context, e *env, spec graphSpec, cfg labeler.Config,
 	}
 	obs.start()
 	res, err := sealer.SealBatch(ctx, batch)
-	var rep *bench.SealReport
+	var rep *sealer.Report
 	if res != nil {
 		rep = res.Report
 	}

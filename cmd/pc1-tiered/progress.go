@@ -1,4 +1,4 @@
-package bench
+package main
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pc1-tiered/pc1-tiered/measure"
 )
 
 // Progress draws one live line per sector (layer, percent, nodes/s) on a
@@ -99,7 +101,7 @@ func (p *Progress) draw(interval time.Duration) {
 		if p.nodes > 0 {
 			pct = 100 * float64(s.done) / float64(p.nodes)
 		}
-		state := fmt.Sprintf("layer %d/%d  %5.1f%%  %s nodes/s", s.layer, p.layers, pct, humanRate(s.rate))
+		state := fmt.Sprintf("layer %d/%d  %5.1f%%  %s nodes/s", s.layer, p.layers, pct, measure.HumanRate(s.rate))
 		if s.layer == 0 {
 			state = "waiting"
 		}
@@ -107,15 +109,4 @@ func (p *Progress) draw(interval time.Duration) {
 	}
 	p.drawn = len(p.sectors)
 	io.WriteString(p.w, b.String())
-}
-
-// humanRate formats a rate for a person: 1.25M, 68.7K, 950.
-func humanRate(r float64) string {
-	switch {
-	case r >= 1e6:
-		return fmt.Sprintf("%.2fM", r/1e6)
-	case r >= 1e3:
-		return fmt.Sprintf("%.1fK", r/1e3)
-	}
-	return fmt.Sprintf("%.0f", r)
 }

@@ -1,4 +1,4 @@
-package bench
+package plan
 
 import (
 	"encoding/json"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pc1-tiered/pc1-tiered/blockio"
+	"github.com/pc1-tiered/pc1-tiered/measure"
 	"github.com/pc1-tiered/pc1-tiered/pool"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/stretchr/testify/require"
@@ -30,7 +31,7 @@ func sizePtr(v uint64) *uint64 { return &v }
 
 // testSHA is a round SHA-256 rate: 25M compressions/s, 1.25M nodes/s per
 // core before efficiency, as PLATFORM.md measured.
-var testSHA = SHARate{CompressionsPerSecond: 25e6, Implementation: "test"}
+var testSHA = measure.SHARate{CompressionsPerSecond: 25e6, Implementation: "test"}
 
 // testDevice is a made-up NVMe drive; plans take measured figures as input.
 func testDevice(dir string, dev uint64, reads float64) blockio.DeviceSpeed {
@@ -76,7 +77,7 @@ func TestPlanRegimes(t *testing.T) {
 	nvme := []blockio.DeviceSpeed{testDevice("/nvme0", 1, 100e3)}
 	for _, tc := range []struct {
 		name string
-		in   PlanInput
+		in   Input
 		// want
 		regime    string
 		pool      uint64
@@ -89,7 +90,7 @@ func TestPlanRegimes(t *testing.T) {
 			name: "no spill: default pool fits",
 			// reserve 2 GiB + 56 GiB + 2 x 8 MiB; the default pool for
 			// 2 sectors is 3.5 x 32 GiB = 112 GiB.
-			in:     PlanInput{Graph: g32, Layers: 11, Sectors: 2, RAM: 256 * gib, Cores: 2, SHA: testSHA},
+			in:     Input{Graph: g32, Layers: 11, Sectors: 2, RAM: 256 * gib, Cores: 2, SHA: testSHA},
 			regime: RegimeFullSpeed, pool: 112 * gib, perSector: 56 * gib, speed: 2 * vCore,
 			verdict: []string{"without spill at full speed"},
 		},
@@ -97,7 +98,7 @@ func TestPlanRegimes(t *testing.T) {
 			name: "pool-limited: halfway between min and default",
 			// min 5 x 32 = 160 GiB, default 6.5 x 32 = 208 GiB: 184 GiB
 			// is halfway, so 0.74 + 0.25 / 2.
-			in:     PlanInput{Graph: g32, Layers: 11, Sectors: 4, RAM: 184 * gib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA},
+			in:     Input{Graph: g32, Layers: 11, Sectors: 4, RAM: 184 * gib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA},
 			regime: RegimePoolLimited, pool: 184 * gib, perSector: 46 * gib, speed: 2 * vCore * 0.865,
 			verdict: []string{"below the default pool", "x full speed"},
 		},
@@ -105,7 +106,7 @@ func TestPlanRegimes(t *testing.T) {
 			name: "spill: 24 GiB per 32 GiB sector",
 			// 768 blocks of 32 MiB per job: a window of 64 (S/16), 704
 			// expander blocks, 320 of 1024 expander blocks spilled.
-			in:     PlanInput{Graph: g32, Layers: 11, Sectors: 4, RAM: 96 * gib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA, Devices: nvme, ColdReadCPUSeconds: 20e-6},
+			in:     Input{Graph: g32, Layers: 11, Sectors: 4, RAM: 96 * gib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA, Devices: nvme, ColdReadCPUSeconds: 20e-6},
 			regime: RegimeSpill, pool: 96 * gib, exp: 704, win: 64,
 			verdict: []string{"need spill", "--dram 96 GiB"},
 		},
@@ -114,7 +115,7 @@ func TestPlanRegimes(t *testing.T) {
 			// Spilling, the labeler uses 1 MiB blocks: 70 per job, the
 			// whole expander layer and a six-block window; layer 1 rings
 			// through all 70: no spill.
-			in:     PlanInput{Graph: g64m, Layers: 4, Sectors: 4, RAM: 282 * mib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA, Devices: nvme},
+			in:     Input{Graph: g64m, Layers: 4, Sectors: 4, RAM: 282 * mib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA, Devices: nvme},
 			regime: RegimeSpill, pool: 4 * 70 * mib, exp: 64, win: 6,
 			verdict: []string{"need spill"},
 		},
@@ -123,20 +124,20 @@ func TestPlanRegimes(t *testing.T) {
 			// The reserve is 58 GiB + 8 x 8 MiB; 100 MiB over 58 GiB
 			// leaves 36 MiB, a 32 MiB block for one job. Two jobs need
 			// 2 x (32 + 8) MiB = 80 MiB over the 58 GiB.
-			in:      PlanInput{Graph: g32, Layers: 11, Sectors: 8, RAM: 58*gib + 100*mib, Cores: 2, SHA: testSHA, Devices: nvme},
+			in:      Input{Graph: g32, Layers: 11, Sectors: 8, RAM: 58*gib + 100*mib, Cores: 2, SHA: testSHA, Devices: nvme},
 			regime:  RegimeCannotFit,
 			verdict: []string{"cannot seal 8 x 32 GiB sectors in 58 GiB of RAM", "at most 2 (0 at full speed, 0 without spill, 2 with spill)"},
 		},
 		{
 			name: "cannot fit: spill needed but no device",
-			in:   PlanInput{Graph: g32, Layers: 11, Sectors: 8, RAM: 256 * gib, Cores: 2, SHA: testSHA},
+			in:   Input{Graph: g32, Layers: 11, Sectors: 8, RAM: 256 * gib, Cores: 2, SHA: testSHA},
 			// 256 GiB - 58 GiB - 8 x 8 MiB: (N+1) x 32 GiB fits for N = 5.
 			regime:  RegimeCannotFit,
 			verdict: []string{"cannot seal 8", "--nvme", "at most 5 (3 at full speed, 5 without spill"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := Plan(tc.in)
+			r, err := Make(tc.in)
 			require.NoError(t, err)
 			require.Equal(t, tc.regime, r.Regime, r.String())
 			require.Equal(t, tc.regime != RegimeCannotFit, r.Feasible)
@@ -200,7 +201,7 @@ func TestPlanRegimes(t *testing.T) {
 func TestPlanLeadSpillCase(t *testing.T) {
 	g64m, err := sdr.NewGraph(64*mib, [32]byte{}, sdr.APIVersion1_1)
 	require.NoError(t, err)
-	r, err := Plan(PlanInput{Graph: g64m, Layers: 4, Sectors: 4, RAM: 282 * mib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA,
+	r, err := Make(Input{Graph: g64m, Layers: 4, Sectors: 4, RAM: 282 * mib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA,
 		Devices: []blockio.DeviceSpeed{testDevice("/var/tmp/x", 1, 68e3)}})
 	require.NoError(t, err)
 	sp := r.Spill
@@ -246,7 +247,7 @@ func TestPlanMaxSectors(t *testing.T) {
 	b := uint64(32 * mib)
 	for _, ram := range []uint64{58 * gib, 64 * gib, 256 * gib, 1 << 40, 3<<40 + 5} {
 		for _, reserve := range []*uint64{nil, sizePtr(0), sizePtr(10 * gib)} {
-			r, err := Plan(PlanInput{Graph: g32, Layers: 11, Sectors: 1, RAM: ram, Reserve: reserve, Cores: 2, SHA: testSHA})
+			r, err := Make(Input{Graph: g32, Layers: 11, Sectors: 1, RAM: ram, Reserve: reserve, Cores: 2, SHA: testSHA})
 			require.NoError(t, err)
 			count := func(need func(n uint64) uint64) int {
 				n := uint64(0)
@@ -295,7 +296,7 @@ func TestPlanDevices(t *testing.T) {
 		{"probe without the spill path", []blockio.DeviceSpeed{old}, 50e3, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := Plan(PlanInput{Graph: g32, Layers: 11, Sectors: 4, RAM: 96 * gib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA, Devices: tc.devs})
+			r, err := Make(Input{Graph: g32, Layers: 11, Sectors: 4, RAM: 96 * gib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA, Devices: tc.devs})
 			require.NoError(t, err)
 			require.Equal(t, RegimeSpill, r.Regime)
 			require.Equal(t, tc.reads, r.DeviceReadsPerSecond)
@@ -310,26 +311,26 @@ func TestPlanDevices(t *testing.T) {
 
 func TestPlanInvalidInput(t *testing.T) {
 	g32 := proofGraph(t, "StackedDrg32GiBV1_1")
-	ok := PlanInput{Graph: g32, Layers: 11, Sectors: 2, RAM: 256 * gib, Cores: 2, SHA: testSHA}
+	ok := Input{Graph: g32, Layers: 11, Sectors: 2, RAM: 256 * gib, Cores: 2, SHA: testSHA}
 	for _, tc := range []struct {
 		name   string
-		mutate func(*PlanInput)
+		mutate func(*Input)
 		want   string
 	}{
-		{"no graph", func(in *PlanInput) { in.Graph = nil }, "no graph"},
-		{"no sectors", func(in *PlanInput) { in.Sectors = 0 }, "0 sectors"},
-		{"no layers", func(in *PlanInput) { in.Layers = 0 }, "0 layers"},
-		{"no cores", func(in *PlanInput) { in.Cores = 0 }, "0 cores"},
-		{"no RAM", func(in *PlanInput) { in.RAM = 0 }, "RAM"},
-		{"no SHA rate", func(in *PlanInput) { in.SHA = SHARate{} }, "SHA-256 rate"},
-		{"bad efficiency", func(in *PlanInput) { in.Efficiency = -1 }, "efficiency"},
-		{"bad block size", func(in *PlanInput) { in.BlockSize = 3 << 20 }, "block size"},
-		{"negative cold CPU", func(in *PlanInput) { in.ColdReadCPUSeconds = -1 }, "cold read CPU"},
+		{"no graph", func(in *Input) { in.Graph = nil }, "no graph"},
+		{"no sectors", func(in *Input) { in.Sectors = 0 }, "0 sectors"},
+		{"no layers", func(in *Input) { in.Layers = 0 }, "0 layers"},
+		{"no cores", func(in *Input) { in.Cores = 0 }, "0 cores"},
+		{"no RAM", func(in *Input) { in.RAM = 0 }, "RAM"},
+		{"no SHA rate", func(in *Input) { in.SHA = measure.SHARate{} }, "SHA-256 rate"},
+		{"bad efficiency", func(in *Input) { in.Efficiency = -1 }, "efficiency"},
+		{"bad block size", func(in *Input) { in.BlockSize = 3 << 20 }, "block size"},
+		{"negative cold CPU", func(in *Input) { in.ColdReadCPUSeconds = -1 }, "cold read CPU"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := ok
 			tc.mutate(&in)
-			_, err := Plan(in)
+			_, err := Make(in)
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
@@ -339,7 +340,7 @@ func TestPlanInvalidInput(t *testing.T) {
 // text shows the answer first.
 func TestPlanOutput(t *testing.T) {
 	g32 := proofGraph(t, "StackedDrg32GiBV1_1")
-	r, err := Plan(PlanInput{Graph: g32, Layers: 11, Sectors: 4, RAM: 96 * gib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA,
+	r, err := Make(Input{Graph: g32, Layers: 11, Sectors: 4, RAM: 96 * gib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA,
 		Devices: []blockio.DeviceSpeed{testDevice("/nvme0", 1, 100e3)}})
 	require.NoError(t, err)
 	data, err := r.JSON()

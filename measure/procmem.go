@@ -1,4 +1,4 @@
-package bench
+package measure
 
 import (
 	"bufio"
@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,33 +33,29 @@ type MemPeaks struct {
 	AnonHugePages uint64
 }
 
-// readStatus parses the kB fields of a /proc/<pid>/status.
-func readStatus(r io.Reader) (MemPeaks, error) {
-	var m MemPeaks
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		key, val, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		var dst *uint64
-		switch key {
-		case "VmHWM":
-			dst = &m.VmHWM
-		case "RssAnon":
-			dst = &m.RssAnon
-		case "RssFile":
-			dst = &m.RssFile
-		default:
-			continue
-		}
-		kb, err := parseKB(val)
-		if err != nil {
-			return m, fmt.Errorf("status field %s: %w", key, err)
-		}
-		*dst = kb
+// ReadProcStatus returns the process's current VmHWM, RssAnon and RssFile.
+func ReadProcStatus() (MemPeaks, error) {
+	p, err := procfs.Self()
+	if err != nil {
+		return MemPeaks{}, err
 	}
-	return m, sc.Err()
+	st, err := p.NewStatus()
+	if err != nil {
+		return MemPeaks{}, fmt.Errorf("/proc/self/status: %w", err)
+	}
+	return MemPeaks{VmHWM: st.VmHWM, RssAnon: st.RssAnon, RssFile: st.RssFile}, nil
+}
+
+// AnonHugePages returns how much of the process's anonymous memory is
+// backed by transparent hugepages. procfs (v0.22) parses smaps_rollup but
+// drops its AnonHugePages line, so this one field is read by hand.
+func AnonHugePages() (uint64, error) {
+	f, err := os.Open("/proc/self/smaps_rollup")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return readSmapsField(f, "AnonHugePages")
 }
 
 // parseKB reads "  123456 kB" as bytes.
@@ -69,27 +66,6 @@ func parseKB(s string) (uint64, error) {
 	}
 	n, err := strconv.ParseUint(f[0], 10, 64)
 	return n << 10, err
-}
-
-// ReadProcStatus returns the process's current VmHWM, RssAnon and RssFile.
-func ReadProcStatus() (MemPeaks, error) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return MemPeaks{}, err
-	}
-	defer f.Close()
-	return readStatus(f)
-}
-
-// AnonHugePages returns how much of the process's anonymous memory is
-// backed by transparent hugepages.
-func AnonHugePages() (uint64, error) {
-	f, err := os.Open("/proc/self/smaps_rollup")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	return readSmapsField(f, "AnonHugePages")
 }
 
 func readSmapsField(r io.Reader, field string) (uint64, error) {
@@ -225,35 +201,22 @@ type IOCounters struct {
 	MajorFaults uint64
 }
 
-// ReadIOCounters reads the process's I/O totals.
+// ReadIOCounters reads the process's I/O totals (/proc/self/io and the
+// major faults of /proc/self/stat).
 func ReadIOCounters() (IOCounters, error) {
-	var c IOCounters
-	raw, err := os.ReadFile("/proc/self/io")
+	p, err := procfs.Self()
 	if err != nil {
-		return c, err
+		return IOCounters{}, err
 	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-		if err != nil {
-			continue
-		}
-		switch k {
-		case "read_bytes":
-			c.ReadBytes = n
-		case "write_bytes":
-			c.WriteBytes = n
-		}
+	io, err := p.IO()
+	if err != nil {
+		return IOCounters{}, fmt.Errorf("/proc/self/io: %w", err)
 	}
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		return c, err
+	st, err := p.NewStat()
+	if err != nil {
+		return IOCounters{}, fmt.Errorf("/proc/self/stat: %w", err)
 	}
-	c.MajorFaults = uint64(ru.Majflt)
-	return c, nil
+	return IOCounters{ReadBytes: io.ReadBytes, WriteBytes: io.WriteBytes, MajorFaults: uint64(st.MajFlt)}, nil
 }
 
 // Sub returns the counts from earlier to c.
@@ -273,4 +236,12 @@ func (s *MemSampler) Stop() MemPeaks {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.peak
+}
+
+// ResetPeakRSS resets the kernel's VmHWM for this process (clear_refs 5,
+// Linux 4.0+), so that a run's peak is its own and not an earlier run's in
+// the same process (a bench sweep). Best effort: an old kernel keeps the
+// process-wide peak.
+func ResetPeakRSS() {
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }

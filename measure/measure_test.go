@@ -1,11 +1,9 @@
-package bench
+package measure
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -32,21 +30,7 @@ func TestMeasureSHA256Rate(t *testing.T) {
 	require.True(t, strings.HasPrefix(r.Implementation, "crypto/sha256"))
 }
 
-func TestReadStatus(t *testing.T) {
-	const status = `Name:	pc1-tiered
-VmPeak:	 1000 kB
-VmHWM:	   40960 kB
-VmRSS:	   30000 kB
-RssAnon:	   20480 kB
-RssFile:	    2048 kB
-RssShmem:	       0 kB
-`
-	m, err := readStatus(strings.NewReader(status))
-	require.NoError(t, err)
-	require.Equal(t, MemPeaks{VmHWM: 40 << 20, RssAnon: 20 << 20, RssFile: 2 << 20}, m)
-	_, err = readStatus(strings.NewReader("VmHWM:\tlots\n"))
-	require.ErrorContains(t, err, "VmHWM")
-
+func TestReadSmapsField(t *testing.T) {
 	huge, err := readSmapsField(strings.NewReader("Rss: 10 kB\nAnonHugePages:   4096 kB\n"), "AnonHugePages")
 	require.NoError(t, err)
 	require.Equal(t, uint64(4<<20), huge)
@@ -105,37 +89,4 @@ func TestPageCacheBytes(t *testing.T) {
 	n, err = PageCacheBytes(empty)
 	require.NoError(t, err)
 	require.Zero(t, n)
-}
-
-func TestProgress(t *testing.T) {
-	for _, terminal := range []bool{false, true} {
-		var out bytes.Buffer
-		p := NewProgress(&out, terminal, 2, 3, 1000)
-		p.Start()
-		p.Update(0, 2, 500)
-		p.Update(1, 1, 10)
-		p.Stop()
-		if !terminal {
-			require.Empty(t, out.String(), "quiet in a pipe")
-			continue
-		}
-		require.Contains(t, out.String(), "sector 0  layer 2/3   50.0%")
-		require.Contains(t, out.String(), "sector 1  layer 1/3    1.0%")
-	}
-}
-
-func TestReportJSON(t *testing.T) {
-	r := &SealReport{Proof: "p", SectorSize: 2048, SHALimitRatio: 0.9, Host: ReadHost(),
-		Sectors: []SectorReport{{Index: 0, Dir: "d", ReplicaID: "ab", Layers: 2}}}
-	data, err := r.JSON()
-	require.NoError(t, err)
-	require.True(t, bytes.HasSuffix(data, []byte("\n")))
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(data, &m))
-	for _, k := range []string{"sectors", "wall_seconds", "nodes_per_second", "sha_limit_ratio", "peak_rss_bytes",
-		"peak_anon_bytes", "pool_size_bytes", "block_size_bytes", "pool_peak_bytes", "host"} {
-		require.Contains(t, m, k)
-	}
-	require.Equal(t, runtime.NumCPU(), int(m["host"].(map[string]any)["cores"].(float64)))
-	require.Contains(t, r.String(), "sha_limit_ratio 0.900")
 }

@@ -1,18 +1,15 @@
-package bench
+package sealer
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"os"
-	"runtime"
 	"strings"
 
 	"github.com/dustin/go-humanize"
-	"golang.org/x/sys/unix"
+	"github.com/pc1-tiered/pc1-tiered/measure"
 )
 
-// SectorReport is one sector's part of a SealReport.
+// SectorReport is one sector's part of a Report.
 type SectorReport struct {
 	Index           int     `json:"index"`
 	Dir             string  `json:"dir"`
@@ -62,42 +59,10 @@ type SpillReport struct {
 	SpillBytesRead uint64 `json:"spill_bytes_read"`
 }
 
-// Host describes the machine a report was measured on.
-type Host struct {
-	CPU           string `json:"cpu"`
-	Cores         int    `json:"cores"`
-	MemTotalBytes uint64 `json:"mem_total_bytes"`
-	Kernel        string `json:"kernel"`
-	GoVersion     string `json:"go_version"`
-}
-
-// ReadHost reads the host description from /proc and uname; fields it
-// cannot read stay empty.
-func ReadHost() Host {
-	h := Host{Cores: runtime.NumCPU(), GoVersion: runtime.Version()}
-	if f, err := os.Open("/proc/cpuinfo"); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-				h.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-		f.Close()
-	}
-	if f, err := os.Open("/proc/meminfo"); err == nil {
-		h.MemTotalBytes, _ = readSmapsField(f, "MemTotal")
-		f.Close()
-	}
-	var u unix.Utsname
-	if unix.Uname(&u) == nil {
-		h.Kernel = unix.ByteSliceToString(u.Release[:])
-	}
-	return h
-}
-
-// SealReport is what one seal measured; its JSON form is the --report file.
-type SealReport struct {
+// Report is what one labeling run measured; its JSON form is the --report
+// file. The SHA-256 rate and memory fields are zero unless the run was
+// asked to measure them (LabelOptions.Measure).
+type Report struct {
 	Proof                       string  `json:"proof"`
 	ParentCache                 string  `json:"parent_cache"`
 	SectorSize                  uint64  `json:"sector_size"`
@@ -135,14 +100,18 @@ type SealReport struct {
 	// alone); pool blocks are then Lockstep x block_size_bytes.
 	Lockstep int `json:"lockstep"`
 	// Kernel is the hashing kernel: "sha-ni x2", "sha-ni" or "portable".
-	Kernel   string         `json:"kernel"`
+	Kernel string `json:"kernel"`
+	// Measured says whether the run took the costly figures (the SHA-256
+	// rate, memory samples, I/O counters, host): without them those fields
+	// are zero.
+	Measured bool           `json:"measured"`
 	Warnings []string       `json:"warnings,omitempty"`
-	Host     Host           `json:"host"`
+	Host     measure.Host   `json:"host"`
 	Sectors  []SectorReport `json:"sectors"`
 }
 
 // JSON returns the report as indented JSON with a trailing newline.
-func (r *SealReport) JSON() ([]byte, error) {
+func (r *Report) JSON() ([]byte, error) {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return nil, err
@@ -151,14 +120,20 @@ func (r *SealReport) JSON() ([]byte, error) {
 }
 
 // String is the report for a person: a few lines on the terminal.
-func (r *SealReport) String() string {
+func (r *Report) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sealed %d x %s sector(s), %d layers (%s)\n", len(r.Sectors), humanize.IBytes(r.SectorSize), r.LayersPerSector, r.Proof)
-	fmt.Fprintf(&b, "wall %.2fs, %.0f nodes/s, %.2f busy cores, sha_limit_ratio %.3f (%s, %.1fM compressions/s/core); kernel %s, lockstep %d\n",
-		r.WallSeconds, r.NodesPerSecond, r.BusyCores, r.SHALimitRatio, r.SHAImplementation, r.SHA256CompressionsPerSecond/1e6, r.Kernel, r.Lockstep)
-	fmt.Fprintf(&b, "memory: peak RSS %s, peak anon %s, peak file %s; pool %s in %s blocks, peak use %s\n",
-		humanize.IBytes(r.PeakRSSBytes), humanize.IBytes(r.PeakAnonBytes), humanize.IBytes(r.PeakFileBytes),
-		humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.BlockSizeBytes), humanize.IBytes(r.PoolPeakBytes))
+	if r.Measured {
+		fmt.Fprintf(&b, "wall %.2fs, %.0f nodes/s, %.2f busy cores, sha_limit_ratio %.3f (%s, %.1fM compressions/s/core); kernel %s, lockstep %d\n",
+			r.WallSeconds, r.NodesPerSecond, r.BusyCores, r.SHALimitRatio, r.SHAImplementation, r.SHA256CompressionsPerSecond/1e6, r.Kernel, r.Lockstep)
+		fmt.Fprintf(&b, "memory: peak RSS %s, peak anon %s, peak file %s; pool %s in %s blocks, peak use %s\n",
+			humanize.IBytes(r.PeakRSSBytes), humanize.IBytes(r.PeakAnonBytes), humanize.IBytes(r.PeakFileBytes),
+			humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.BlockSizeBytes), humanize.IBytes(r.PoolPeakBytes))
+	} else {
+		fmt.Fprintf(&b, "wall %.2fs, %.0f nodes/s, %.2f busy cores; kernel %s, lockstep %d; pool %s in %s blocks, peak use %s\n",
+			r.WallSeconds, r.NodesPerSecond, r.BusyCores, r.Kernel, r.Lockstep,
+			humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.BlockSizeBytes), humanize.IBytes(r.PoolPeakBytes))
+	}
 	if sp := r.Spill; sp != nil {
 		fmt.Fprintf(&b, "spill: DRAM budget %s, peak DRAM %s (layer-file cache %s); per job %d expander + %d window blocks in DRAM; %d demotions, %d promotions\n",
 			humanize.IBytes(r.DRAMBudgetBytes), humanize.IBytes(r.PeakDRAMBytes), humanize.IBytes(r.PeakLayerCacheBytes),

@@ -1,9 +1,8 @@
-package bench
+package measure
 
 import (
 	"crypto/sha256"
-	"os"
-	"strings"
+	"fmt"
 	"time"
 
 	"github.com/pc1-tiered/pc1-tiered/sdr"
@@ -54,23 +53,13 @@ func SHALimitRatio(nodesPerSecondPerBusyCore float64, rate SHARate) float64 {
 	return nodesPerSecondPerBusyCore * sdr.CompressionsPerNode / rate.CompressionsPerSecond
 }
 
-// cpuHasSHAExtensions reads the CPU flags the kernel reports; Go's
-// crypto/sha256 uses SHA-NI (x86) or the ARMv8 SHA2 instructions when
-// present.
-func cpuHasSHAExtensions() bool {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return false
+// HumanRate formats a rate for a person: 1.25M, 68.7K, 950.
+func HumanRate(r float64) string {
+	switch {
+	case r >= 1e6:
+		return fmt.Sprintf("%.2fM", r/1e6)
+	case r >= 1e3:
+		return fmt.Sprintf("%.1fK", r/1e3)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "flags") || strings.HasPrefix(line, "Features") {
-			for _, f := range strings.Fields(line) {
-				if f == "sha_ni" || f == "sha2" {
-					return true
-				}
-			}
-			return false
-		}
-	}
-	return false
+	return fmt.Sprintf("%.0f", r)
 }

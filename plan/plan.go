@@ -1,4 +1,4 @@
-package bench
+package plan
 
 import (
 	"encoding/json"
@@ -12,6 +12,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/labeler"
+	"github.com/pc1-tiered/pc1-tiered/measure"
 	"github.com/pc1-tiered/pc1-tiered/pool"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/pc1-tiered/pc1-tiered/tier"
@@ -56,10 +57,10 @@ const (
 	prefetchAheadNodes = labeler.PrefetchAheadNodes
 )
 
-// PlanInput is what Plan needs: the batch, the machine's RAM and cores, and
+// Input is what Plan needs: the batch, the machine's RAM and cores, and
 // figures measured on it (the SHA-256 rate, the spill devices). Plan does
 // no measuring itself, so the same input always gives the same plan.
-type PlanInput struct {
+type Input struct {
 	// Graph is the sectors' graph: its size, and the real parents that
 	// Plan samples.
 	Graph *sdr.Graph
@@ -77,7 +78,7 @@ type PlanInput struct {
 	// BlockSize is the pool block size; 0 means labeler.DefaultBlockSize.
 	BlockSize uint64
 	// SHA is one core's measured SHA-256 rate.
-	SHA SHARate
+	SHA measure.SHARate
 	// Efficiency scales the SHA-256 bound; 0 means DefaultEfficiency.
 	Efficiency float64
 	// SpillPathEfficiency scales the devices' spill-path rate to what the
@@ -101,8 +102,8 @@ const (
 	RegimeCannotFit   = "cannot-fit"
 )
 
-// PlanResult is Plan's answer, with the arithmetic behind it.
-type PlanResult struct {
+// Result is Plan's answer, with the arithmetic behind it.
+type Result struct {
 	SectorSize uint64 `json:"sector_size"`
 	Sectors    int    `json:"sectors"`
 	Layers     int    `json:"layers"`
@@ -218,7 +219,7 @@ func parentCacheBytes(sectorSize uint64) uint64 {
 }
 
 // JSON returns the plan as indented JSON with a trailing newline.
-func (r *PlanResult) JSON() ([]byte, error) {
+func (r *Result) JSON() ([]byte, error) {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return nil, err
@@ -227,7 +228,7 @@ func (r *PlanResult) JSON() ([]byte, error) {
 }
 
 // String is the plan for a person: the answer, then the arithmetic.
-func (r *PlanResult) String() string {
+func (r *Result) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "plan: %d x %s sectors, %d layers, %s RAM, %d cores\n",
 		r.Sectors, humanize.IBytes(r.SectorSize), r.Layers, humanize.IBytes(r.RAMBytes), r.Cores)
@@ -248,8 +249,8 @@ func (r *PlanResult) String() string {
 // planner carries one Plan call: its input, its result, and the cold
 // fractions sampled so far (per window, for this call only).
 type planner struct {
-	in        PlanInput
-	r         *PlanResult
+	in        Input
+	r         *Result
 	s, b      uint64
 	k         int
 	reserve   func(n int) uint64
@@ -270,9 +271,9 @@ func (p *planner) warn(format string, args ...any) {
 // devices if needed) and how fast they will label, showing its arithmetic.
 // A batch that cannot fit is an answer (Feasible false), not an error;
 // errors are for input that makes no sense.
-func Plan(in PlanInput) (PlanResult, error) {
+func Make(in Input) (Result, error) {
 	if err := in.validate(); err != nil {
-		return PlanResult{}, err
+		return Result{}, err
 	}
 	g := in.Graph
 	s := g.SectorSize()
@@ -290,7 +291,7 @@ func Plan(in PlanInput) (PlanResult, error) {
 		in.Samples = DefaultPlanSamples
 	}
 	n := in.Sectors
-	r := &PlanResult{
+	r := &Result{
 		SectorSize: s, Sectors: n, Layers: in.Layers, RAMBytes: in.RAM, BlockSizeBytes: b,
 		ParentCacheBytes: parentCacheBytes(s), Cores: in.Cores, HashingCores: min(in.Cores, n),
 		Efficiency: in.Efficiency, SHA256CompressionsPerSecond: in.SHA.CompressionsPerSecond,
@@ -329,9 +330,9 @@ func Plan(in PlanInput) (PlanResult, error) {
 	r.NodesPerSecondPerCore = p.vCore
 	r.AllDRAMNodesPerSecond = float64(r.HashingCores) * p.vCore
 	p.step("all-DRAM speed per core = %s SHA-256 compressions/s (%s, measured) / %d per node x efficiency %.2f = %s nodes/s",
-		humanRate(in.SHA.CompressionsPerSecond), in.SHA.Implementation, sdr.CompressionsPerNode, in.Efficiency, humanRate(p.vCore))
+		measure.HumanRate(in.SHA.CompressionsPerSecond), in.SHA.Implementation, sdr.CompressionsPerNode, in.Efficiency, measure.HumanRate(p.vCore))
 	p.step("hashing cores C' = min(cores %d, N %d) = %d; all-DRAM batch speed = %d x %s = %s nodes/s",
-		in.Cores, n, r.HashingCores, r.HashingCores, humanRate(p.vCore), humanRate(r.AllDRAMNodesPerSecond))
+		in.Cores, n, r.HashingCores, r.HashingCores, measure.HumanRate(p.vCore), measure.HumanRate(r.AllDRAMNodesPerSecond))
 
 	p.maxSectors()
 
@@ -355,17 +356,17 @@ func Plan(in PlanInput) (PlanResult, error) {
 			r.BatchSeconds = float64(n) * float64(in.Layers) * float64(g.Nodes()) / r.NodesPerSecond
 		}
 		p.step("batch time = N %d x L %d x %d nodes / %s nodes/s = %s; slowdown vs all-DRAM = %.3f",
-			n, in.Layers, g.Nodes(), humanRate(r.NodesPerSecond), duration(r.BatchSeconds), r.Slowdown)
+			n, in.Layers, g.Nodes(), measure.HumanRate(r.NodesPerSecond), duration(r.BatchSeconds), r.Slowdown)
 		if best := min(in.Cores, r.MaxSectorsFullSpeed); r.Regime != RegimeFullSpeed && best >= 1 {
 			v := float64(best) * p.vCore
 			p.step("for comparison: %d sector(s) at a time (min(cores, largest N at full speed)) label %s nodes/s with no spill and no pool waits",
-				best, humanRate(v))
+				best, measure.HumanRate(v))
 		}
 	}
 	return *r, nil
 }
 
-func (in *PlanInput) validate() error {
+func (in *Input) validate() error {
 	switch {
 	case in.Graph == nil:
 		return errors.New("plan: no graph")
@@ -435,9 +436,9 @@ func (p *planner) fullSpeed() {
 	p.step("%s >= default pool %s: no spill, pool %s, %s DRAM per sector; measured %.2f of the maximum pool's speed at the default, taken as full speed",
 		humanize.IBytes(r.AvailableBytes), humanize.IBytes(r.PoolDefault), humanize.IBytes(r.PoolSizeBytes),
 		humanize.IBytes(r.DRAMPerSectorBytes), poolDefaultRatio)
-	p.step("expected speed = all-DRAM %s nodes/s", humanRate(r.NodesPerSecond))
+	p.step("expected speed = all-DRAM %s nodes/s", measure.HumanRate(r.NodesPerSecond))
 	r.Verdict = fmt.Sprintf("%d x %s sectors fit without spill at full speed: pool %s (%s DRAM per sector), %s nodes/s",
-		r.Sectors, humanize.IBytes(p.s), humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.DRAMPerSectorBytes), humanRate(r.NodesPerSecond))
+		r.Sectors, humanize.IBytes(p.s), humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.DRAMPerSectorBytes), measure.HumanRate(r.NodesPerSecond))
 }
 
 func (p *planner) poolLimited() {
@@ -455,9 +456,9 @@ func (p *planner) poolLimited() {
 		humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(p.b), humanize.IBytes(r.DRAMPerSectorBytes))
 	p.step("pool-wait factor = %.2f + (%.2f - %.2f) x (pool - min) / (default - min) = %.2f + %.2f x %.3f = %.3f (linear interpolation of the README's measured %.2f at the minimum and %.2f at the default: 4 x 64 MiB sectors on 2 cores)",
 		poolMinRatio, poolDefaultRatio, poolMinRatio, poolMinRatio, poolDefaultRatio-poolMinRatio, frac, ratio, poolMinRatio, poolDefaultRatio)
-	p.step("expected speed = %s x %.3f = %s nodes/s", humanRate(r.AllDRAMNodesPerSecond), ratio, humanRate(r.NodesPerSecond))
+	p.step("expected speed = %s x %.3f = %s nodes/s", measure.HumanRate(r.AllDRAMNodesPerSecond), ratio, measure.HumanRate(r.NodesPerSecond))
 	r.Verdict = fmt.Sprintf("%d x %s sectors fit without spill but below the default pool: pool %s (%s DRAM per sector), %s nodes/s (%.2f x full speed)",
-		r.Sectors, humanize.IBytes(p.s), humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.DRAMPerSectorBytes), humanRate(r.NodesPerSecond), ratio)
+		r.Sectors, humanize.IBytes(p.s), humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.DRAMPerSectorBytes), measure.HumanRate(r.NodesPerSecond), ratio)
 }
 
 func (p *planner) cannotFit(why string) {
@@ -481,10 +482,9 @@ func (p *planner) spill() {
 		p.cannotFit("spilling needs an NVMe directory (--nvme)")
 		return
 	}
-	perJob := int(r.AvailableBytes / uint64(n) / p.b)
+	plan, perJob, err := tier.PlanBudget(r.AvailableBytes, n, p.b, p.k)
 	p.step("DRAM per job = %s / N %d = %s = %d blocks of %s (layer = %d blocks)",
 		humanize.IBytes(r.AvailableBytes), n, humanize.IBytes(r.AvailableBytes/uint64(n)), perJob, humanize.IBytes(p.b), p.k)
-	plan, err := tier.PlanSpill(p.k, perJob)
 	if err != nil {
 		p.cannotFit(fmt.Sprintf("each job needs at least one %s block", humanize.IBytes(p.b)))
 		return
@@ -562,7 +562,7 @@ func (p *planner) spill() {
 	} else if first.v > 0 && later.v > 0 {
 		r.NodesPerSecond = L / (1/first.v + (L-1)/later.v)
 		p.step("batch speed = L / (1/V1 + (L-1)/V2..L) = %d / (1/%s + %d/%s) = %s nodes/s",
-			in.Layers, humanRate(first.v), in.Layers-1, humanRate(later.v), humanRate(r.NodesPerSecond))
+			in.Layers, measure.HumanRate(first.v), in.Layers-1, measure.HumanRate(later.v), measure.HumanRate(r.NodesPerSecond))
 	}
 	if r.NodesPerSecond <= 0 {
 		p.cannotFit("the spill devices serve no random reads")
@@ -571,10 +571,10 @@ func (p *planner) spill() {
 	r.Regime, r.Feasible = RegimeSpill, true
 	r.SealFlags = fmt.Sprintf("--parallel %d --dram %s --out DIR-ON-NVME", n, sdr.FormatSize(r.PoolSizeBytes))
 	p.step("device reads asked in layers 2..L = %.3f x %s = %s/s of the devices' %s/s",
-		sp.PageReadsPerNode, humanRate(sp.LaterNodesPerSecond), humanRate(sp.DeviceReadsPerSecond), humanRate(r.DeviceReadsPerSecond))
+		sp.PageReadsPerNode, measure.HumanRate(sp.LaterNodesPerSecond), measure.HumanRate(sp.DeviceReadsPerSecond), measure.HumanRate(r.DeviceReadsPerSecond))
 	r.Verdict = fmt.Sprintf("%d x %s sectors need spill: --dram %s (%s DRAM per sector, %s per sector spilled), %s nodes/s (%.3f x all-DRAM)",
 		n, humanize.IBytes(p.s), humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.DRAMPerSectorBytes),
-		humanize.IBytes(sp.SpilledBytesPerSector), humanRate(r.NodesPerSecond), r.NodesPerSecond/r.AllDRAMNodesPerSecond)
+		humanize.IBytes(sp.SpilledBytesPerSector), measure.HumanRate(r.NodesPerSecond), r.NodesPerSecond/r.AllDRAMNodesPerSecond)
 }
 
 // spillRate is the rate at which the spill tier can draw pages from d: the
@@ -594,10 +594,10 @@ func (p *planner) deviceRate() float64 {
 	var order []uint64
 	for _, d := range p.in.Devices {
 		p.step("device %s (%s, dev %d:%d, %s): %s random 4 KiB reads/s at depth %d, %s kernel CPU/read; page-cache misses %s/s at %s kernel + %s user CPU/read; spill path (mapped pages, batched WILLNEED, %d streams x %d ahead) %s pages/s at %s CPU/page; sequential %s/s",
-			d.Dir, d.FSType, unix.Major(d.Device), unix.Minor(d.Device), directName(d.Direct), humanRate(d.RandomReadsPerSecond), d.QueueDepth,
-			micros(d.KernelCPUSecondsPerRead), humanRate(d.MissReadsPerSecond), micros(d.MissKernelCPUSecondsPerRead),
+			d.Dir, d.FSType, unix.Major(d.Device), unix.Minor(d.Device), directName(d.Direct), measure.HumanRate(d.RandomReadsPerSecond), d.QueueDepth,
+			micros(d.KernelCPUSecondsPerRead), measure.HumanRate(d.MissReadsPerSecond), micros(d.MissKernelCPUSecondsPerRead),
 			micros(d.MissUserCPUSecondsPerRead), blockio.SpillProbeStreams, blockio.SpillProbeAheadPages,
-			humanRate(d.SpillReadsPerSecond), micros(d.SpillCPUSecondsPerRead), humanize.IBytes(uint64(d.SeqReadBytesPerSecond)))
+			measure.HumanRate(d.SpillReadsPerSecond), micros(d.SpillCPUSecondsPerRead), humanize.IBytes(uint64(d.SeqReadBytesPerSecond)))
 		p.r.Warnings = append(p.r.Warnings, d.Warnings...)
 		if d.InMemory && len(d.Warnings) == 0 {
 			p.warn("%s is on %s: spilled labels there still live in DRAM", d.Dir, d.FSType)
@@ -613,9 +613,9 @@ func (p *planner) deviceRate() float64 {
 	var terms []string
 	for _, dev := range order {
 		sum += best[dev]
-		terms = append(terms, humanRate(best[dev]))
+		terms = append(terms, measure.HumanRate(best[dev]))
 	}
-	p.step("device random reads R = %s = %s/s (the spill path's rate, one figure per distinct device)", strings.Join(terms, " + "), humanRate(sum))
+	p.step("device random reads R = %s = %s/s (the spill path's rate, one figure per distinct device)", strings.Join(terms, " + "), measure.HumanRate(sum))
 	if need := uint64(p.r.Sectors) * uint64(p.in.Layers) * p.s; len(p.in.Devices) > 0 {
 		// Directories on one device share its free space.
 		freeOn := map[uint64]uint64{}
@@ -643,15 +643,15 @@ func (p *planner) layerRate(cold float64, name string) layerSpeed {
 	cp := float64(r.HashingCores)
 	cpu := cp / (1/p.vCore + cold*c)
 	if cold == 0 {
-		p.step("%s: no page reads: V = %s nodes/s", name, humanRate(cpu))
+		p.step("%s: no page reads: V = %s nodes/s", name, measure.HumanRate(cpu))
 		return layerSpeed{cpu: cpu, dev: 0, v: cpu}
 	}
 	eff := p.in.SpillPathEfficiency
 	dev := eff * r.DeviceReadsPerSecond / cold
 	v := softMin(cpu, dev)
 	p.step("%s: CPU bound C' / (1/v_core + reads x c) = %d / (%s + %.3f x %s) = %s nodes/s; device bound e x R / reads = %.2f x %s / %.3f = %s nodes/s; V = (cpu^-%d + dev^-%d)^(-1/%d) = %s nodes/s",
-		name, r.HashingCores, micros(1/p.vCore), cold, micros(c), humanRate(cpu), eff, humanRate(r.DeviceReadsPerSecond), cold, humanRate(dev),
-		softMinPower, softMinPower, softMinPower, humanRate(v))
+		name, r.HashingCores, micros(1/p.vCore), cold, micros(c), measure.HumanRate(cpu), eff, measure.HumanRate(r.DeviceReadsPerSecond), cold, measure.HumanRate(dev),
+		softMinPower, softMinPower, softMinPower, measure.HumanRate(v))
 	return layerSpeed{cpu: cpu, dev: dev, v: v}
 }
 

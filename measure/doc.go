@@ -1,0 +1,19 @@
+// Package measure takes the figures a report needs from the machine and
+// the kernel: one core's SHA-256 compression rate (the yardstick of
+// sha_limit_ratio), the process's memory (VmHWM, RssAnon, RssFile and
+// AnonHugePages) and I/O counters (/proc/self/io, major faults), the page
+// cache a file holds (mincore), and a description of the host.
+//
+// /proc is read through github.com/prometheus/procfs, already in the module
+// graph through the Prometheus client; the one field procfs does not parse
+// (AnonHugePages of smaps_rollup) is read by hand.
+//
+// # Costs
+//
+// Nothing here runs unless asked: a library seal that does not ask for
+// measurement (sealer.LabelRequest.Measure) calls none of it. Measuring the
+// SHA-256 rate takes the calling goroutine's core for the time given; a
+// MemSampler reads /proc/self/status at its interval and scans the watched
+// files' page cache at most a tenth of the time (mincore costs about 60 ms
+// per 32 GiB file).
+package measure

@@ -1,6 +1,15 @@
-// Package blockio owns every byte pc1-tiered reads from or writes to disk:
-// layer files, parent caches, reports (and, with the spill tier, spill
-// files). Nothing above it opens a file.
+// Package blockio owns pc1-tiered's files and their on-disk layout: the
+// sector directory and the names in it (SectorDir), layer files written in
+// the background and committed atomically (LayerFile), their progress logs
+// and resume (progress.go), the sector's metadata (SectorMeta), parent
+// caches in rust-fil-proofs' name and format, the parent stream the
+// labeler reads, and atomic writes of reports and outputs.
+//
+// Other packages open files only for what is theirs: the tier maps layer
+// files read-only to read spilled labels back and creates the device
+// probe's scratch file; sealer reads staged data and writes tree_d through
+// WriteFileAtomic / AtomicFile; measure reads /proc. Everything that
+// writes a file PC2 or a later run trusts goes through here.
 //
 // # Invariants
 //

@@ -55,7 +55,7 @@ func CreateLayerFile(dir string, layer int, size uint64) (*LayerFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating layer file: %w", err)
 	}
-	if err := fallocate(f, l.size); err != nil {
+	if err := Fallocate(f, l.size); err != nil {
 		f.Close()
 		os.Remove(l.tmp)
 		return nil, err
@@ -76,9 +76,9 @@ func (l *LayerFile) start() {
 	go l.writeLoop()
 }
 
-// fallocate reserves size bytes for f. Filesystems without fallocate
+// Fallocate reserves size bytes for f. Filesystems without fallocate
 // (EOPNOTSUPP) get a plain truncate: no reservation, but still correct.
-func fallocate(f *os.File, size int64) error {
+func Fallocate(f *os.File, size int64) error {
 	err := unix.Fallocate(int(f.Fd()), 0, 0, size)
 	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
 		err = f.Truncate(size)
@@ -121,7 +121,7 @@ func (l *LayerFile) write(p []byte, off int64) {
 			l.setErr(fmt.Errorf("writing %d bytes at offset %d of %s: %w", n, o, l.tmp, err))
 			return
 		}
-		if err := writeBackAndDrop(l.f, o, int64(n)); err != nil {
+		if err := WriteBackAndDrop(l.f, o, int64(n)); err != nil {
 			l.setErr(fmt.Errorf("writing back %d bytes at offset %d of %s: %w", n, o, l.tmp, err))
 			return
 		}
@@ -262,4 +262,14 @@ func SyncDir(dir string) error {
 		return fmt.Errorf("syncing directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+// WriteBackAndDrop makes [off, off+n) of f durable and drops it from the
+// page cache: what leaves DRAM for the device really leaves it.
+func WriteBackAndDrop(f *os.File, off, n int64) error {
+	const flags = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
+	if err := unix.SyncFileRange(int(f.Fd()), off, n, flags); err != nil {
+		return err
+	}
+	return unix.Fadvise(int(f.Fd()), off, n, unix.FADV_DONTNEED)
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/pc1-tiered/pc1-tiered/measure"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/stretchr/testify/require"
 )
@@ -88,7 +89,7 @@ func TestWriteFileAtomic(t *testing.T) {
 // drop chunk: every byte lands, and by each ack nothing of the block is
 // left in the page cache, so the spill tier can free its DRAM copy.
 func TestLayerFileDropAfterWrite(t *testing.T) {
-	for _, block := range []int{PageSize, dropChunk, 3*dropChunk + PageSize} {
+	for _, block := range []int{4096, dropChunk, 3*dropChunk + 4096} {
 		t.Run(fmt.Sprint(block), func(t *testing.T) {
 			dir := t.TempDir()
 			const blocks = 3
@@ -102,7 +103,9 @@ func TestLayerFileDropAfterWrite(t *testing.T) {
 				acked := make(chan struct{})
 				require.NoError(t, l.WriteAsync(want[b*block:(b+1)*block], int64(b*block), func() { close(acked) }))
 				<-acked
-				require.Zero(t, cachedPages(t, l.TempPath()), "block %d left in the page cache", b)
+				cached, err := measure.PageCacheBytes(l.TempPath())
+				require.NoError(t, err)
+				require.Zero(t, cached, "block %d left in the page cache", b)
 			}
 			require.NoError(t, l.Commit(nil))
 			got, err := os.ReadFile(l.Path())

@@ -134,7 +134,7 @@ func generateParentCache(ctx context.Context, g *sdr.Graph, info ParentCacheInfo
 		os.Remove(tmp)
 		return info, err
 	}
-	if err := fallocate(f, int64(g.Nodes()*sdr.ParentCacheBytesPerNode)); err != nil {
+	if err := Fallocate(f, int64(g.Nodes()*sdr.ParentCacheBytesPerNode)); err != nil {
 		return fail(fmt.Errorf("parent cache %s: %w", tmp, err))
 	}
 	digest, err := parentDigest(ctx, g, f, workers)

@@ -42,7 +42,7 @@ func newBenchLayers(b *testing.B) *benchLayers {
 			for j := range blk {
 				blk[j] = byte(next*131 + j*7)
 			}
-			v.setBlock(i, blk)
+			v.SetBlock(i, blk)
 			next++
 		}
 		return v

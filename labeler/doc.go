@@ -1,6 +1,11 @@
-// Package labeler runs PC1 labeling for a batch of sectors through one
-// shared block pool: one job (goroutine) per sector, at most N hashing at
-// once, each walking every layer block by block.
+// Package labeler owns hashing and the walk over layers: it runs PC1
+// labeling for a batch of sectors through one shared block pool, one job
+// (goroutine) per sector or lockstep group, at most N hashing at once, each
+// walking every layer block by block. Files: config.go (Config, Options,
+// validation, the pool and spill setting), run.go (Run and the job's life),
+// job.go (lanes, the layer loop), placer.go (pool placement), spill.go
+// (spill placement through the tier), lockstep.go, hash.go and the kernels,
+// resume.go, verify.go.
 //
 // With lockstep groups (Config.Lockstep, lockstep.go), one job labels k
 // sectors of the batch together: one walk of the parent cache serves all
@@ -40,9 +45,10 @@
 //     as the expander layer. A sector whose directory disagrees with the
 //     batch (another replica id, graph or layer count, an altered or
 //     missing layer) is labeled again from scratch, with a warning.
-//   - With a DRAM budget below the pool minimum, jobs spill (spill.go and
-//     the tier package): cold labels are read back through mappings of the
-//     layer files, prefetched ahead of the hashing and dropped once passed.
+//   - With a DRAM budget below the pool minimum, jobs spill: the labeler
+//     tells the tier (tier.JobSpill, through spillPlacer) when a block is
+//     placed, written, passed and committed, and the tier decides where
+//     its bytes live; cold labels are read back from the layer files.
 //   - A lockstep group holds sectors that resume at the same layer, and
 //     starts that layer at the shortest durable prefix among them; groups
 //     never spill (single-sector jobs do).

@@ -40,7 +40,8 @@ func newLaneView(blocks int, nodesPerBlock uint64, k, s int) *layerView {
 	}
 }
 
-func (v *layerView) setBlock(i int, b []byte) {
+// SetBlock points block i at b: DRAM or a mapped layer file (tier.LayerView).
+func (v *layerView) SetBlock(i int, b []byte) {
 	v.blocks[i] = b
 	v.base[i] = uintptr(unsafe.Pointer(&b[0]))
 }

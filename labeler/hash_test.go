@@ -37,7 +37,7 @@ func BenchmarkLabelRange(b *testing.B) {
 		nodesPerBlock := uint64(blockSize / sdr.NodeSize)
 		v := newLayerView(perLayer, nodesPerBlock)
 		for i := range perLayer {
-			v.setBlock(i, arena.Block(next))
+			v.SetBlock(i, arena.Block(next))
 			next++
 		}
 		return v

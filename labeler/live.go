@@ -43,8 +43,8 @@ func (l *Live) Counts() LiveCounts {
 		c.PoolInUseBytes = uint64(s.InUse) * s.BlockSize
 	}
 	if sp := l.spill; sp != nil {
-		c.Demotions, c.Promotions = sp.demotions.Load(), sp.promotions.Load()
-		c.ColdReads, c.LatePages = sp.reads.labels.Load(), sp.reads.late.Load()
+		c.Demotions, c.Promotions = sp.counters.Demotions.Load(), sp.counters.Promotions.Load()
+		c.ColdReads, c.LatePages = sp.counters.ColdReads.Load(), sp.counters.LatePages.Load()
 	}
 	return c
 }

@@ -343,7 +343,7 @@ func newLaneFixture(t testing.TB, k int, useSHANI bool, rng *rand.Rand) *laneFix
 					blk[i] = byte(rng.Uint32())
 				}
 			}
-			v.setBlock(b, blk)
+			v.SetBlock(b, blk)
 		}
 		return v
 	}
@@ -389,7 +389,7 @@ func TestGroupLabelerMatchesSingle(t *testing.T) {
 						single.reset(&ln.sector.ReplicaID, layer)
 						want := newLayerView(len(ln.cur.blocks), 128)
 						for b := range want.blocks {
-							want.setBlock(b, make([]byte, len(ln.cur.blocks[b])))
+							want.SetBlock(b, make([]byte, len(ln.cur.blocks[b])))
 						}
 						single.labelRange(0, nodes, lf.parents, want, ln.prev)
 						for b := range want.blocks {
@@ -530,14 +530,14 @@ func BenchmarkGroupLabelRange(b *testing.B) {
 				ln := &lane{nl: newNodeLabeler(true), cur: newLaneView(perLayer, nodesPerBlock, k, s), prev: newLaneView(perLayer, nodesPerBlock, k, s)}
 				ln.sector.ReplicaID = replicaID(s)
 				for i := range perLayer {
-					ln.cur.setBlock(i, arena.Block(i))
+					ln.cur.SetBlock(i, arena.Block(i))
 					prev := arena.Block(perLayer + i)
 					if s == 0 {
 						for j := range prev {
 							prev[j] = byte(i*31 + j)
 						}
 					}
-					ln.prev.setBlock(i, prev)
+					ln.prev.SetBlock(i, prev)
 				}
 				ln.nl.reset(&ln.sector.ReplicaID, 2)
 				lanes = append(lanes, ln)

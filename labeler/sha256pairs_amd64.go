@@ -10,10 +10,5 @@ package labeler
 //go:noescape
 func sha256Halves(out *[32]byte, halves *uintptr, order *uint8, blocks int, prefetch *uintptr, nprefetch int)
 
-// cpuHasSHANI first.
-//
-//go:noescape
-func sha256Pairs(out *[32]byte, pairs *[2]uintptr, blocks int, prefetch *uintptr, nprefetch int)
-
 // cpuHasSHANI reports whether the CPU has the SHA-256 instructions.
 func cpuHasSHANI() bool

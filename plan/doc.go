@@ -40,7 +40,7 @@
 //     min(cores, N) cores hash. A page read costs c seconds of CPU and
 //     one of the R pages/s the devices serve (summed over distinct
 //     devices), both measured by the device probe on the spill tier's own
-//     path (blockio.DeviceSpeed.SpillReadsPerSecond: mapped pages asked for
+//     path (tier.DeviceSpeed.SpillReadsPerSecond: mapped pages asked for
 //     ahead with batched MADV_WILLNEED, touched, dropped with
 //     MADV_PAGEOUT). An O_DIRECT rate times a fixed share, which this model
 //     used before, was off by 40% on another day of the same VM: the spill

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/dustin/go-humanize"
-	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/labeler"
 	"github.com/pc1-tiered/pc1-tiered/measure"
 	"github.com/pc1-tiered/pc1-tiered/pool"
@@ -22,7 +21,7 @@ import (
 // Planning constants; the package documentation says where each comes from.
 const (
 	// DefaultSpillPathEfficiency scales the spill-path rate the device
-	// probe measured (blockio.DeviceSpeed.SpillReadsPerSecond): 1, since
+	// probe measured (tier.DeviceSpeed.SpillReadsPerSecond): 1, since
 	// that probe runs the tier's own mechanism. It replaced a share of the
 	// O_DIRECT rate (0.64), calibrated on one day of the development VM,
 	// which on another day's VM drew 1.06 of its O_DIRECT rate: the share
@@ -54,7 +53,7 @@ const (
 	// prefetchAheadNodes is the labeler's prefetch distance: a spilling
 	// job holds the pages of at most this many nodes' cold reads in the
 	// page cache.
-	prefetchAheadNodes = labeler.PrefetchAheadNodes
+	prefetchAheadNodes = tier.PrefetchAheadNodes
 )
 
 // Input is what Plan needs: the batch, the machine's RAM and cores, and
@@ -86,7 +85,7 @@ type Input struct {
 	// DefaultSpillPathEfficiency.
 	SpillPathEfficiency float64
 	// Devices are the probed spill directories; spilling needs one.
-	Devices []blockio.DeviceSpeed
+	Devices []tier.DeviceSpeed
 	// ColdReadCPUSeconds is the CPU time one cold read costs; 0 means the
 	// largest page-cache-miss kernel CPU time the devices measured.
 	ColdReadCPUSeconds float64
@@ -158,8 +157,8 @@ type Result struct {
 	MaxSectorsNoSpill   int `json:"max_sectors_no_spill"`
 	MaxSectorsWithSpill int `json:"max_sectors_with_spill"`
 
-	Devices              []blockio.DeviceSpeed `json:"devices,omitempty"`
-	DeviceReadsPerSecond float64               `json:"device_random_reads_per_second"`
+	Devices              []tier.DeviceSpeed `json:"devices,omitempty"`
+	DeviceReadsPerSecond float64            `json:"device_random_reads_per_second"`
 
 	// Arithmetic is the calculation, one step a line.
 	Arithmetic []string `json:"arithmetic"`
@@ -516,7 +515,7 @@ func (p *planner) spill() {
 	p.step("layers 2..L: cold parents per node = expander 8 x %d/%d spilled + base %.3f = %.3f + %.3f = %.3f",
 		spilledPrev, p.k, sp.BaseColdReadsPerNode, sp.ExpanderColdReadsPerNode, sp.BaseColdReadsPerNode, sp.ColdReadsPerNode)
 	look := float64(min(prefetchAheadNodes, p.in.Graph.Nodes()))
-	pages := max(float64(spilledPrev)*float64(p.b)/blockio.PageSize, min(float64(spilledPrev), 1))
+	pages := max(float64(spilledPrev)*float64(p.b)/tier.PageSize, min(float64(spilledPrev), 1))
 	sp.ExpanderPageReadsPerNode = distinctPagesPerNode(pages, look, sp.ExpanderColdReadsPerNode)
 	// Two samplers, two sample sets: a page count above the parent count
 	// is sampling noise.
@@ -528,7 +527,7 @@ func (p *planner) spill() {
 	p.step("layer 1: no expander parents; the ring spans all %d blocks: cold base parents per node %.3f, page reads %.3f",
 		e+w, sp.Layer1ColdReadsPerNode, sp.Layer1PageReadsPerNode)
 	inFlight := max(sp.PageReadsPerNode, sp.Layer1PageReadsPerNode)
-	sp.InFlightBytesPerSector = uint64(look * inFlight * blockio.PageSize)
+	sp.InFlightBytesPerSector = uint64(look * inFlight * tier.PageSize)
 	r.DRAMPerSectorBytes = held + sp.InFlightBytesPerSector
 	r.PoolSizeBytes = uint64(n) * held
 	p.step("DRAM per sector = %d blocks x %s + prefetched pages in flight %.0f nodes x %.3f x 4 KiB = %s + %s = %s",
@@ -579,7 +578,7 @@ func (p *planner) spill() {
 
 // spillRate is the rate at which the spill tier can draw pages from d: the
 // spill-path probe's, or the O_DIRECT rate for a probe made without it.
-func spillRate(d blockio.DeviceSpeed) float64 {
+func spillRate(d tier.DeviceSpeed) float64 {
 	if d.SpillReadsPerSecond > 0 {
 		return d.SpillReadsPerSecond
 	}
@@ -596,7 +595,7 @@ func (p *planner) deviceRate() float64 {
 		p.step("device %s (%s, dev %d:%d, %s): %s random 4 KiB reads/s at depth %d, %s kernel CPU/read; page-cache misses %s/s at %s kernel + %s user CPU/read; spill path (mapped pages, batched WILLNEED, %d streams x %d ahead) %s pages/s at %s CPU/page; sequential %s/s",
 			d.Dir, d.FSType, unix.Major(d.Device), unix.Minor(d.Device), directName(d.Direct), measure.HumanRate(d.RandomReadsPerSecond), d.QueueDepth,
 			micros(d.KernelCPUSecondsPerRead), measure.HumanRate(d.MissReadsPerSecond), micros(d.MissKernelCPUSecondsPerRead),
-			micros(d.MissUserCPUSecondsPerRead), blockio.SpillProbeStreams, blockio.SpillProbeAheadPages,
+			micros(d.MissUserCPUSecondsPerRead), tier.SpillProbeStreams, tier.SpillProbeAheadPages,
 			measure.HumanRate(d.SpillReadsPerSecond), micros(d.SpillCPUSecondsPerRead), humanize.IBytes(uint64(d.SeqReadBytesPerSecond)))
 		p.r.Warnings = append(p.r.Warnings, d.Warnings...)
 		if d.InMemory && len(d.Warnings) == 0 {
@@ -708,7 +707,7 @@ func sampleColdPages(g *sdr.Graph, blockNodes, window uint64, runs int, run uint
 	run = min(run, nodes)
 	runs = int(max(1, min(uint64(runs), nodes/run)))
 	rng := rand.New(rand.NewPCG(0x5044, 0x32))
-	const labelsPerPage = blockio.PageSize / sdr.NodeSize
+	const labelsPerPage = tier.PageSize / sdr.NodeSize
 	var ps [sdr.BaseDegree]uint32
 	var pages []uint64
 	var distinct uint64

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/measure"
 	"github.com/pc1-tiered/pc1-tiered/pool"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"github.com/pc1-tiered/pc1-tiered/tier"
 	"github.com/stretchr/testify/require"
 )
 
@@ -34,8 +34,8 @@ func sizePtr(v uint64) *uint64 { return &v }
 var testSHA = measure.SHARate{CompressionsPerSecond: 25e6, Implementation: "test"}
 
 // testDevice is a made-up NVMe drive; plans take measured figures as input.
-func testDevice(dir string, dev uint64, reads float64) blockio.DeviceSpeed {
-	return blockio.DeviceSpeed{Dir: dir, Device: dev, FSType: "ext4", Direct: true, FreeBytes: 100 << 40,
+func testDevice(dir string, dev uint64, reads float64) tier.DeviceSpeed {
+	return tier.DeviceSpeed{Dir: dir, Device: dev, FSType: "ext4", Direct: true, FreeBytes: 100 << 40,
 		RandomReadsPerSecond: reads * 1.25, QueueDepth: 64, MissReadsPerSecond: reads / 2, MissKernelCPUSecondsPerRead: 8e-6,
 		SpillReadsPerSecond: reads, SpillCPUSecondsPerRead: 10e-6}
 }
@@ -74,7 +74,7 @@ func TestPlanRegimes(t *testing.T) {
 	g64m, err := sdr.NewGraph(64*mib, [32]byte{}, sdr.APIVersion1_1)
 	require.NoError(t, err)
 	vCore := 25e6 / 20 * 0.9
-	nvme := []blockio.DeviceSpeed{testDevice("/nvme0", 1, 100e3)}
+	nvme := []tier.DeviceSpeed{testDevice("/nvme0", 1, 100e3)}
 	for _, tc := range []struct {
 		name string
 		in   Input
@@ -202,7 +202,7 @@ func TestPlanLeadSpillCase(t *testing.T) {
 	g64m, err := sdr.NewGraph(64*mib, [32]byte{}, sdr.APIVersion1_1)
 	require.NoError(t, err)
 	r, err := Make(Input{Graph: g64m, Layers: 4, Sectors: 4, RAM: 282 * mib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA,
-		Devices: []blockio.DeviceSpeed{testDevice("/var/tmp/x", 1, 68e3)}})
+		Devices: []tier.DeviceSpeed{testDevice("/var/tmp/x", 1, 68e3)}})
 	require.NoError(t, err)
 	sp := r.Spill
 	require.Zero(t, sp.ExpanderColdReadsPerNode)
@@ -285,15 +285,15 @@ func TestPlanDevices(t *testing.T) {
 	old.SpillReadsPerSecond = 0
 	for _, tc := range []struct {
 		name  string
-		devs  []blockio.DeviceSpeed
+		devs  []tier.DeviceSpeed
 		reads float64
 		warn  string
 	}{
-		{"distinct", []blockio.DeviceSpeed{a, c}, 150e3, ""},
-		{"shared device", []blockio.DeviceSpeed{a, b, c}, 150e3, "/b shares its device"},
-		{"tmpfs", []blockio.DeviceSpeed{shm}, 1e6, "/dev/shm is on tmpfs"},
-		{"no room for layer files", []blockio.DeviceSpeed{small}, 10e3, "layer files need"},
-		{"probe without the spill path", []blockio.DeviceSpeed{old}, 50e3, ""},
+		{"distinct", []tier.DeviceSpeed{a, c}, 150e3, ""},
+		{"shared device", []tier.DeviceSpeed{a, b, c}, 150e3, "/b shares its device"},
+		{"tmpfs", []tier.DeviceSpeed{shm}, 1e6, "/dev/shm is on tmpfs"},
+		{"no room for layer files", []tier.DeviceSpeed{small}, 10e3, "layer files need"},
+		{"probe without the spill path", []tier.DeviceSpeed{old}, 50e3, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := Make(Input{Graph: g32, Layers: 11, Sectors: 4, RAM: 96 * gib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA, Devices: tc.devs})
@@ -341,7 +341,7 @@ func TestPlanInvalidInput(t *testing.T) {
 func TestPlanOutput(t *testing.T) {
 	g32 := proofGraph(t, "StackedDrg32GiBV1_1")
 	r, err := Make(Input{Graph: g32, Layers: 11, Sectors: 4, RAM: 96 * gib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA,
-		Devices: []blockio.DeviceSpeed{testDevice("/nvme0", 1, 100e3)}})
+		Devices: []tier.DeviceSpeed{testDevice("/nvme0", 1, 100e3)}})
 	require.NoError(t, err)
 	data, err := r.JSON()
 	require.NoError(t, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -210,7 +211,14 @@ func TestModel(t *testing.T) {
 // TestModelRealScheduler runs schedules on real goroutines without virtual
 // time, so the race detector sees the pool under true concurrency.
 func TestModelRealScheduler(t *testing.T) {
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("PC1_MODEL_SEED"); v != "" {
+		var err error
+		seed, err = strconv.ParseUint(v, 10, 64)
+		require.NoError(t, err, "PC1_MODEL_SEED")
+	}
+	t.Logf("seed %d (PC1_MODEL_SEED=%d replays it)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
 	for range 50 {
 		s := randomSchedule(rng)
 		for i := range s.stepTime {

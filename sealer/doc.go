@@ -17,13 +17,13 @@
 //  3. derives the replica id, SHA-256(prover id || sector number (u64 BE) ||
 //     ticket || comm_d || porep id) trimmed to a field element, from the
 //     comm_d of the bytes it actually read;
-//  4. labels all sectors in one batch through the pool (labeler, measured
-//     by bench) into sc-02-data-layer-1.dat .. sc-02-data-layer-L.dat;
+//  4. labels all sectors in one batch through the pool (Label, the one seal
+//     path) into sc-02-data-layer-1.dat .. sc-02-data-layer-L.dat;
 //  5. once every layer is committed, writes each sector's PreCommit1
 //     output (WritePhase1Output, pc1out.json);
 //
 // and returns, per sector, comm_d, the replica id and the paths, plus the
-// batch's bench.SealReport.
+// batch's Report.
 //
 // # How to call it
 //
@@ -124,9 +124,16 @@
 //
 // # Memory
 //
-// Besides the pool, building tree_d holds the whole tree in memory before
-// writing it: about 3 x S per sector, one sector at a time, before the pool
-// is allocated. That is nothing at test sizes and 1.5 GiB at 512 MiB, but
-// 96 GiB for a 32 GiB sector; production sizes want a streaming tree_d
-// writer in blockio first.
+// Besides the pool, building tree_d streams: sdr.WriteTreeD writes each
+// level at its offset as it completes and holds O(log n) nodes, one sector
+// at a time, before the pool is allocated. Nothing else of a sector is held
+// outside the pool but the labeler's per-job buffers (parent read-ahead,
+// lockstep packing).
+//
+// # Measuring
+//
+// Every seal goes through Label, the one seal path. Measuring (the SHA-256
+// rate behind sha_limit_ratio, memory samples, I/O counters) costs a third
+// of a second of one core and a sampler goroutine, so it happens only when
+// asked (Measure); the command line always asks, a library caller chooses.
 package sealer

@@ -11,6 +11,7 @@ import (
 	"github.com/pc1-tiered/pc1-tiered/labeler"
 	"github.com/pc1-tiered/pc1-tiered/measure"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"github.com/pc1-tiered/pc1-tiered/tier"
 )
 
 // shaMeasureTime is how long the SHA-256 reference rate is measured before
@@ -189,7 +190,7 @@ func newReport(cfg *labeler.Config, res *labeler.Result, m *measurement) *Report
 			PrefetchedPages:   sp.PrefetchedPages,
 			LatePages:         sp.LatePages,
 			SpillBytesWritten: sp.Demotions * res.BlockSize,
-			SpillBytesRead:    (sp.PrefetchedPages + sp.LatePages) * blockio.PageSize,
+			SpillBytesRead:    (sp.PrefetchedPages + sp.LatePages) * tier.PageSize,
 		}
 		if nodes := uint64(len(res.Sectors)) * uint64(cfg.Layers) * g.Nodes(); nodes > 0 {
 			r.Spill.ColdReadsPerNode = float64(sp.ColdReads) / float64(nodes)

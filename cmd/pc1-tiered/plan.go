@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
-	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/measure"
 	"github.com/pc1-tiered/pc1-tiered/plan"
+	"github.com/pc1-tiered/pc1-tiered/tier"
 )
 
 // dirList collects a repeatable directory flag.
@@ -39,7 +39,7 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 	spillEff := fs.Float64("spill-efficiency", plan.DefaultSpillPathEfficiency, "share of the probed spill-path page rate the spill tier draws in a real batch (a bench spill point's device page reads per second over the probe's)")
 	coldCPU := fs.Duration("cold-read-cpu", 0, "CPU time per cold read, e.g. 20us (default: the kernel CPU per page-cache miss the probe measures)")
 	probeSize := fs.String("probe-size", "1GiB", "size of each device probe's temporary file")
-	probeTime := fs.Duration("probe-time", blockio.DefaultProbeDuration, "time each device probe spends measuring")
+	probeTime := fs.Duration("probe-time", tier.DefaultProbeDuration, "time each device probe spends measuring")
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -99,7 +99,7 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 	if b := in.BlockSize; b != 0 && (b < 32 || b&(b-1) != 0 || b > s) {
 		return usagef("--block-size %s: must be a power of two from 32 bytes to the sector size", *blockSize)
 	}
-	popts := blockio.ProbeOptions{Duration: *probeTime}
+	popts := tier.ProbeOptions{Duration: *probeTime}
 	if popts.FileSize, err = sizeFlag("--probe-size", *probeSize, "", e.getenv); err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 		if e.stderrIsTerminal {
 			fmt.Fprintf(e.stderr, "probing %s (%s file, %s)...\n", dir, humanize.IBytes(popts.FileSize), popts.Duration)
 		}
-		ds, err := blockio.ProbeDevice(ctx, dir, popts)
+		ds, err := tier.ProbeDevice(ctx, dir, popts)
 		if err != nil {
 			return fmt.Errorf("--nvme: %w", err)
 		}

@@ -1,4 +1,4 @@
-package blockio
+package tier
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"golang.org/x/sys/unix"
 )
 
@@ -292,7 +293,7 @@ func fsType(magic int64) (name string, inMemory bool) {
 // compress or deduplicate away (every 4 KiB page differs), syncs it and
 // drops it from the page cache so that reads go to the device.
 func writeProbeFile(ctx context.Context, f *os.File, size uint64) error {
-	if err := fallocate(f, int64(size)); err != nil {
+	if err := blockio.Fallocate(f, int64(size)); err != nil {
 		return err
 	}
 	buf := make([]byte, 1<<20)

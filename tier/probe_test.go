@@ -1,4 +1,4 @@
-package blockio
+package tier
 
 import (
 	"context"
@@ -55,9 +55,8 @@ func TestProbeDevice(t *testing.T) {
 			require.Greater(t, ds.RandomReads, uint64(0))
 			require.Greater(t, ds.RandomReadsPerSecond, 0.0)
 			require.Greater(t, ds.MissReadsPerSecond, 0.0)
-			require.GreaterOrEqual(t, ds.KernelCPUSecondsPerRead, 0.0)
-			require.GreaterOrEqual(t, ds.MissKernelCPUSecondsPerRead, 0.0)
-			require.GreaterOrEqual(t, ds.MissUserCPUSecondsPerRead, 0.0)
+			// Every read is a system call: together they cost some CPU.
+			require.Greater(t, ds.KernelCPUSecondsPerRead+ds.MissKernelCPUSecondsPerRead+ds.MissUserCPUSecondsPerRead, 0.0)
 			require.Greater(t, ds.SpillReadsPerSecond, 0.0, "the spill path's own rate")
 			require.Greater(t, ds.SpillCPUSecondsPerRead, 0.0)
 			require.Less(t, ds.SpillCPUSecondsPerRead, 1.0)

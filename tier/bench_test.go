@@ -1,10 +1,11 @@
-package blockio
+package tier
 
 import (
 	"bytes"
 	"os"
 	"testing"
 
+	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -52,7 +53,7 @@ func residentPages(b *testing.B, m []byte) int {
 // divides it by the block's pages. Blocks are cycled through the file, so
 // each read finds its block on the device, not in memory.
 func BenchmarkSpillRoundTrip(b *testing.B) {
-	l, err := CreateLayerFile(spillBenchDir(b), 1, spillBenchBlock*spillBenchBlocks)
+	l, err := blockio.CreateLayerFile(spillBenchDir(b), 1, spillBenchBlock*spillBenchBlocks)
 	require.NoError(b, err)
 	b.Cleanup(l.Abort)
 	// Two source buffers, so a block is never rewritten from the buffer

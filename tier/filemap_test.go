@@ -1,4 +1,4 @@
-package blockio
+package tier
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/pc1-tiered/pc1-tiered/blockio"
+	"github.com/pc1-tiered/pc1-tiered/measure"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -14,22 +16,9 @@ import (
 // cachedPages counts the pages of path in the page cache.
 func cachedPages(t *testing.T, path string) int {
 	t.Helper()
-	f, err := os.Open(path)
+	n, err := measure.PageCacheBytes(path)
 	require.NoError(t, err)
-	defer f.Close()
-	st, err := f.Stat()
-	require.NoError(t, err)
-	m, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
-	require.NoError(t, err)
-	defer unix.Munmap(m)
-	vec := make([]byte, (len(m)+PageSize-1)/PageSize)
-	_, _, e := unix.Syscall(unix.SYS_MINCORE, uintptrOf(m), uintptr(len(m)), uintptrOf(vec))
-	require.Zero(t, e)
-	n := 0
-	for _, v := range vec {
-		n += int(v & 1)
-	}
-	return n
+	return int(n / PageSize)
 }
 
 // TestFileMapSpillsReallyLeaveMemory reads pages of a mapped file and checks
@@ -41,7 +30,7 @@ func TestFileMapSpillsReallyLeaveMemory(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, want, 0o644))
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	require.NoError(t, err)
-	require.NoError(t, writeBackAndDrop(f, 0, int64(len(want))))
+	require.NoError(t, blockio.WriteBackAndDrop(f, 0, int64(len(want))))
 	f.Close()
 	require.Zero(t, cachedPages(t, path), "written back and dropped")
 
@@ -85,7 +74,7 @@ func TestFileMapPromotionLeavesNothingCached(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, want, 0o644))
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	require.NoError(t, err)
-	require.NoError(t, writeBackAndDrop(f, 0, size))
+	require.NoError(t, blockio.WriteBackAndDrop(f, 0, size))
 	f.Close()
 
 	m, err := MapFile(path, size)

@@ -1,4 +1,4 @@
-package blockio
+package tier
 
 import (
 	"errors"
@@ -133,16 +133,6 @@ func (m *FileMap) Close() error {
 		return fmt.Errorf("spill: closing %s: %w", m.path, err)
 	}
 	return nil
-}
-
-// writeBackAndDrop makes [off, off+n) of f durable and drops it from the
-// page cache.
-func writeBackAndDrop(f *os.File, off, n int64) error {
-	const flags = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
-	if err := unix.SyncFileRange(int(f.Fd()), off, n, flags); err != nil {
-		return err
-	}
-	return unix.Fadvise(int(f.Fd()), off, n, unix.FADV_DONTNEED)
 }
 
 // maxAdviseBatch is the most pages one process_madvise call takes (IOV_MAX).

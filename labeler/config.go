@@ -1,0 +1,237 @@
+package labeler
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+
+	"github.com/pc1-tiered/pc1-tiered/pool"
+	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"github.com/pc1-tiered/pc1-tiered/tier"
+)
+
+// DefaultMaxBlockSize caps the default block size; it is where the seed's
+// implementation started (32 MiB: 1024 blocks per 32 GiB layer).
+const DefaultMaxBlockSize = 32 << 20
+
+// parentChunkNodes is how many nodes' parents one read-ahead chunk of the
+// parent cache holds (56 bytes each: 1.75 MiB). 8Ki-node chunks measured
+// 0.82-0.84 sha_limit_ratio on the 8 MiB seal against 0.91-0.93 for these.
+const parentChunkNodes = 32 << 10
+
+// spillParentChunkNodes is the chunk size when the spill tier is on: a
+// spilling job waits on the device, not on the parent stream, and every
+// byte of read-ahead buffer is DRAM taken from its budget.
+const spillParentChunkNodes = 8 << 10
+
+// Sector is one sector to label.
+type Sector struct {
+	// ReplicaID is the sector's replica id.
+	ReplicaID [32]byte
+	// Dir is the sector's cache directory; layer files are written there.
+	Dir string
+}
+
+// Config describes one batch of sectors labeled through one pool.
+type Config struct {
+	// Graph is the sectors' graph: all sectors of a batch share it.
+	Graph *sdr.Graph
+	// ParentCache is the path of the graph's (verified) parent cache file.
+	ParentCache string
+	// Layers is the number of layers to compute.
+	Layers int
+	// Sectors are the sectors to label.
+	Sectors []Sector
+	// Options are the batch's knobs.
+	Options
+	// OnProgress, if set, is called from hashing goroutines after every
+	// block with the sector index, layer and nodes done in that layer. It
+	// must be cheap and safe for concurrent use.
+	OnProgress func(sector, layer int, nodesDone uint64)
+	// Live, if set, shows the batch's pool and spill counters while it
+	// runs.
+	Live *Live
+
+	// portable forces the copy-and-crypto/sha256 hashing path, so tests
+	// check it on machines that have the SHA extensions.
+	portable bool
+}
+
+// Options are the labeling knobs, declared once here and taken as they are
+// by every caller (sealer.Batch, sealer.LabelOptions, the command line):
+// the zero value picks every default.
+type Options struct {
+	// PoolSize is the pool size in bytes; 0 means the default for the
+	// number of concurrent jobs.
+	PoolSize uint64
+	// BlockSize is the pool block size in bytes; 0 means DefaultBlockSize.
+	BlockSize uint64
+	// Parallel is how many sectors hash at once; 0 means GOMAXPROCS.
+	// Extra sectors wait for a slot without holding pool blocks.
+	Parallel int
+	// Lockstep is how many sectors one job labels together (a lockstep
+	// group, lockstep.go): 0 chooses automatically, 1 labels each sector
+	// on its own, 2 to 4 forces groups of that many (at most Jobs). A
+	// group shares one walk of the parent cache and hashes its sectors'
+	// labels of a node together, which keeps the SHA unit busier than one
+	// sector can. With the SHA extensions and no spill, the automatic choice
+	// is the largest k <= 4 with k x GOMAXPROCS sectors hashing at once,
+	// so that every core still has a group, whose pool fits the pool size
+	// and DRAM budget; otherwise 1. Groups do not spill: forcing them
+	// with a DRAM budget that turns the spill tier on is an error.
+	Lockstep int
+	// HugeTLB asks for reserved hugepages for the DRAM arena.
+	HugeTLB bool
+	// DRAMBudget, when set, caps the DRAM the pool may use. A budget below
+	// the pool's minimum, (N+1) x S, turns on the spill tier: each job then
+	// owns budget/N of DRAM (tier.PlanSpill) and reads the rest of its two
+	// layers from the layer files.
+	DRAMBudget uint64
+}
+
+// DefaultBlockSize is the block size used when none is given: a sixteenth
+// of a layer, at most DefaultMaxBlockSize and at least 4 KiB (or the whole
+// layer when it is smaller).
+func DefaultBlockSize(sectorSize uint64) uint64 {
+	return blockSizeFor(sectorSize, 16)
+}
+
+// DefaultSpillBlockSize is the default block size when the spill tier is
+// on: a 64th of a layer. A spilling job owns a fixed number of whole
+// blocks, so smaller blocks waste less of its DRAM share to rounding and
+// let its hot window grow in finer steps; the pool's sharing, which wants
+// few large blocks, no longer applies.
+func DefaultSpillBlockSize(sectorSize uint64) uint64 {
+	return blockSizeFor(sectorSize, 64)
+}
+
+func blockSizeFor(sectorSize, perLayer uint64) uint64 {
+	b := min(sectorSize/perLayer, DefaultMaxBlockSize)
+	return max(b, min(sectorSize, 4<<10))
+}
+
+// spills reports whether the DRAM budget is below the pool minimum for
+// single-sector jobs, which turns the spill tier on.
+func (c *Config) spills() bool {
+	lo, _, _ := pool.Bounds(c.Graph.SectorSize(), c.Jobs())
+	return c.DRAMBudget != 0 && c.DRAMBudget < lo
+}
+
+// Jobs is the number of sectors that hash at once: the pool's N, or with
+// lockstep groups of k sectors, k times the pool's N, ceil(Jobs/k) groups.
+func (c *Config) Jobs() int {
+	p := c.Parallel
+	if p <= 0 {
+		p = runtime.GOMAXPROCS(0)
+	}
+	return max(1, min(p, len(c.Sectors)))
+}
+
+func (c *Config) validate() error {
+	if c.Graph == nil {
+		return errors.New("labeler: no graph")
+	}
+	if c.Layers < 1 {
+		return fmt.Errorf("labeler: layer count %d must be at least 1", c.Layers)
+	}
+	if len(c.Sectors) == 0 {
+		return errors.New("labeler: no sectors")
+	}
+	s := c.Graph.SectorSize()
+	b := c.BlockSize
+	if b == 0 {
+		b = DefaultBlockSize(s)
+		if c.spills() {
+			b = DefaultSpillBlockSize(s)
+		}
+	}
+	if b < sdr.NodeSize || b&(b-1) != 0 || b > s {
+		return fmt.Errorf("block size %d: must be a power of two from 32 bytes to the sector size (%d)", b, s)
+	}
+	c.BlockSize = b
+	if c.Lockstep < 0 || c.Lockstep > maxStreams {
+		return fmt.Errorf("lockstep %d: must be 0 (automatic), 1 (off) or a group size from 2 to %d", c.Lockstep, maxStreams)
+	}
+	return nil
+}
+
+// Check reports whether Run would accept the configuration (sizes, pool
+// bounds, DRAM budget, lockstep groups), without touching the disk or
+// mapping any memory: bench checks every point of a sweep before it spends
+// an hour measuring the first ones.
+func (c Config) Check() error {
+	_, k, pcfg, _, err := c.plan()
+	if err != nil {
+		return err
+	}
+	p, err := newPool(pcfg, k)
+	if err != nil {
+		return err
+	}
+	p.Close()
+	return nil
+}
+
+// plan validates c (filling in its defaults) and derives the batch's
+// lockstep group size, the pool's configuration and the spill setting.
+func (c *Config) plan() (shaNI bool, k int, pcfg pool.Config, spill *spillConfig, err error) {
+	if err = c.validate(); err != nil {
+		return
+	}
+	shaNI = cpuHasSHANI() && !c.portable
+	if k, err = c.groupSize(runtime.GOMAXPROCS(0), shaNI && multiSHANI()); err != nil {
+		return
+	}
+	// A lockstep group is one pool job on sectors k times as large, so
+	// every guarantee of the pool holds for groups as it does for sectors.
+	pcfg = pool.Config{
+		SectorSize: uint64(k) * c.Graph.SectorSize(),
+		BlockSize:  uint64(k) * c.BlockSize,
+		Jobs:       groupsOf(c.Jobs(), k),
+		Size:       c.PoolSize,
+	}
+	spill, err = c.spillPlan(&pcfg)
+	return
+}
+
+func newPool(pcfg pool.Config, k int) (*pool.Pool, error) {
+	p, err := pool.New(pcfg)
+	if err != nil && k > 1 {
+		err = fmt.Errorf("lockstep groups of %d sectors: %w", k, err)
+	}
+	return p, err
+}
+
+// spillPlan decides, from the DRAM budget, whether jobs spill, and sets
+// the pool up for it.
+func (c *Config) spillPlan(pcfg *pool.Config) (*spillConfig, error) {
+	if c.DRAMBudget == 0 {
+		return nil, nil
+	}
+	s := c.Graph.SectorSize()
+	n := c.Jobs()
+	lo, _, _ := pool.Bounds(s, n)
+	if !c.spills() {
+		// The pool fits in the budget: no spill, the pool at most the
+		// budget. (pcfg describes lockstep groups' pool, if any.)
+		_, def, _ := pool.Bounds(pcfg.SectorSize, pcfg.Jobs)
+		if pcfg.Size == 0 {
+			pcfg.Size = min(def, c.DRAMBudget)
+		}
+		if pcfg.Size > c.DRAMBudget {
+			return nil, fmt.Errorf("pool size %d is over the DRAM budget %d", pcfg.Size, c.DRAMBudget)
+		}
+		return nil, nil
+	}
+	if c.PoolSize != 0 {
+		return nil, fmt.Errorf("pool size %d with a DRAM budget %d below the pool minimum %d: leave the pool size to the spill tier", c.PoolSize, c.DRAMBudget, lo)
+	}
+	plan, _, err := tier.PlanBudget(c.DRAMBudget, n, c.BlockSize, int(s/c.BlockSize))
+	if err != nil {
+		return nil, fmt.Errorf("DRAM budget %d for %d jobs with %d-byte blocks: %w", c.DRAMBudget, n, c.BlockSize, err)
+	}
+	claim := plan.Expander + plan.Window
+	pcfg.Claim = claim
+	pcfg.Size = uint64(claim*n) * c.BlockSize
+	return &spillConfig{plan: plan}, nil
+}

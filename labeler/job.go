@@ -1,0 +1,240 @@
+package labeler
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pc1-tiered/pc1-tiered/blockio"
+	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"golang.org/x/sys/unix"
+)
+
+// lane is one sector's part of a job.
+type lane struct {
+	idx       int
+	sector    Sector
+	res       *SectorResult
+	nl        *nodeLabeler
+	cur, prev *layerView
+	// file is the layer being written, nil between layers.
+	file *blockio.LayerFile
+	// meta is the sector's metadata, rewritten at every commit.
+	meta blockio.SectorMeta
+	// durable is how many blocks of the layer being written an earlier run
+	// left on the disk. A lockstep group starts at its lanes' smallest
+	// durable prefix; the others' blocks below their own are labeled again
+	// for their partners' sake but not written again.
+	durable int
+}
+
+// jobState is what one job's layers share: its lanes, one per sector, and
+// the parent stream they all read.
+type jobState struct {
+	lanes []*lane
+	// group hashes the lanes together; nil with one lane, which labels on
+	// its own (nodeLabeler.labelRange).
+	group *groupLabeler
+	// io moves a group's lanes' labels between its interleaved pool
+	// blocks and their packed layer files; nil with one lane.
+	io            *laneIO
+	stream        *blockio.ParentStream
+	nodesPerBlock uint64
+}
+
+// laneErr names the sector an error concerns when the job has several.
+func (js *jobState) laneErr(ln *lane, err error) error {
+	if len(js.lanes) == 1 {
+		return err
+	}
+	return fmt.Errorf("sector %d (%s): %w", ln.idx, ln.sector.Dir, err)
+}
+
+// closeFiles closes the lanes' partial layer files, keeping them and their
+// progress logs.
+func (js *jobState) closeFiles() {
+	for _, ln := range js.lanes {
+		if ln.file != nil {
+			ln.file.Close()
+			ln.file = nil
+		}
+	}
+}
+
+// readLane fills lane s's labels in block, one of the job's blocks, with
+// read, which reads the lane's packed labels as its layer file holds them:
+// straight into the block for a single lane, through laneIO for a group.
+func (js *jobState) readLane(ctx context.Context, block []byte, s int, read func([]byte) error) error {
+	if js.io == nil {
+		return read(block)
+	}
+	return js.io.load(ctx, block, s, read)
+}
+
+// charge splits a stretch of hashing between the lanes: it labeled all of
+// them at once, and summed over sectors, hashing time stays core time.
+func (js *jobState) charge(hashed, stalled time.Duration) {
+	k := time.Duration(len(js.lanes))
+	for i, ln := range js.lanes {
+		h, s := hashed/k, stalled/k
+		if i == 0 {
+			h, s = h+hashed%k, s+stalled%k
+		}
+		ln.res.Hashing += h
+		ln.res.Stalled += s
+	}
+}
+
+// openLayer opens every lane's file for layer and returns the block
+// labeling starts at: 0, or in the layer a resumed job starts in (resume),
+// the shortest durable prefix of the lanes' partial files.
+func (r *run) openLayer(js *jobState, layer int, resume bool, blocks int) (int, error) {
+	size, blockSize := r.cfg.Graph.SectorSize(), r.cfg.BlockSize
+	start := blocks
+	for _, ln := range js.lanes {
+		var durable int64
+		var err error
+		if resume {
+			ln.file, durable, err = blockio.ResumeLayerFile(ln.sector.Dir, layer, size, int64(blockSize))
+		} else {
+			ln.file, err = blockio.CreateLayerFile(ln.sector.Dir, layer, size)
+		}
+		if err != nil {
+			return 0, js.laneErr(ln, err)
+		}
+		ln.durable = int(uint64(durable) / blockSize)
+		start = min(start, ln.durable)
+	}
+	if resume && (start > 0 || layer > 1) {
+		for _, ln := range js.lanes {
+			ln.res.ResumedLayer, ln.res.ResumedNode = layer, uint64(start)*js.nodesPerBlock
+		}
+	}
+	return start, nil
+}
+
+// layer labels one layer block by block into the lanes' files. Their first
+// startBlock blocks are already there (a resumed run): they are read back
+// instead of labeled.
+func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, startBlock, blocks int, staggerAt uint64, openGate func()) error {
+	if err := js.stream.Rewind(); err != nil {
+		return err
+	}
+	if err := place.startLayer(ctx, layer); err != nil {
+		return err
+	}
+	for _, ln := range js.lanes {
+		ln.nl.reset(&ln.sector.ReplicaID, layer)
+	}
+	if js.group != nil {
+		js.group.reset(js.lanes, layer)
+	}
+	step := ^uint64(0)
+	if r.spill != nil {
+		step = spillStepNodes
+	}
+	var chunk []uint32
+	var chunkFirst, chunkEnd uint64
+	for b := 0; b < startBlock; b++ {
+		if err := place.placeBlock(ctx, b); err != nil {
+			return fmt.Errorf("block %d: %w", b, err)
+		}
+		off := int64(b) * int64(r.cfg.BlockSize)
+		for s, ln := range js.lanes {
+			if err := js.readLane(ctx, ln.cur.blocks[b], s, func(p []byte) error { return ln.file.ReadAt(p, off) }); err != nil {
+				return js.laneErr(ln, fmt.Errorf("resuming at block %d: %w", startBlock, err))
+			}
+		}
+		if ack := place.written(b); ack != nil {
+			ack()
+		}
+	}
+	if startBlock > 0 {
+		if err := place.hashed(uint64(startBlock) * js.nodesPerBlock); err != nil {
+			return err
+		}
+	}
+	for b := startBlock; b < blocks; b++ {
+		if err := place.placeBlock(ctx, b); err != nil {
+			return fmt.Errorf("block %d: %w", b, err)
+		}
+		coreStart := time.Now()
+		select {
+		case r.cores <- struct{}{}:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		hashStart := time.Now()
+		for _, ln := range js.lanes {
+			ln.res.CoreWait += hashStart.Sub(coreStart)
+		}
+		cpuStart := threadCPU()
+		first := uint64(b) * js.nodesPerBlock
+		end := first + js.nodesPerBlock
+		var err error
+		for node := first; node < end && err == nil; {
+			for node >= chunkEnd && err == nil {
+				chunkFirst, chunk, err = js.stream.Next()
+				if err != nil {
+					err = fmt.Errorf("node %d: %w", node, err)
+					break
+				}
+				chunkEnd = chunkFirst + uint64(len(chunk))/sdr.Degree
+			}
+			n := min(end, chunkEnd, node-node%step+step) - node
+			parents := chunk[(node-chunkFirst)*sdr.Degree:]
+			if js.group != nil {
+				js.group.labelRange(node, n, parents)
+			} else {
+				ln := js.lanes[0]
+				ln.nl.labelRange(node, n, parents, ln.cur, ln.prev)
+			}
+			node += n
+			if node%step == 0 {
+				err = place.hashed(node)
+			}
+		}
+		hashed := time.Since(hashStart)
+		js.charge(hashed, max(0, hashed-(threadCPU()-cpuStart)))
+		<-r.cores
+		if err != nil {
+			return err
+		}
+		for s, ln := range js.lanes {
+			ln.res.Nodes += js.nodesPerBlock
+			if b < ln.durable {
+				continue // already on the disk, identical
+			}
+			data, ack := ln.cur.blocks[b], place.written(b)
+			if js.io != nil {
+				if data, ack, err = js.io.pack(ctx, data, s, ack); err != nil {
+					return err
+				}
+			}
+			if err := ln.file.WriteAsync(data, int64(first*sdr.NodeSize), ack); err != nil {
+				return js.laneErr(ln, err)
+			}
+		}
+		if r.cfg.OnProgress != nil {
+			for _, ln := range js.lanes {
+				r.cfg.OnProgress(ln.idx, layer, end)
+			}
+		}
+		if layer == 1 && end >= staggerAt {
+			openGate()
+		}
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+	}
+	return nil
+}
+
+// threadCPU is the CPU time the calling thread has used.
+func threadCPU() time.Duration {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_THREAD, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -1,0 +1,122 @@
+package labeler
+
+import (
+	"context"
+	"time"
+
+	"github.com/pc1-tiered/pc1-tiered/blockio"
+	"github.com/pc1-tiered/pc1-tiered/pool"
+	"github.com/pc1-tiered/pc1-tiered/tier"
+)
+
+// placer decides where the blocks of the two layers a job reads live.
+type placer interface {
+	// startLayer is called before the first block of a layer.
+	startLayer(ctx context.Context, layer int) error
+	// placeBlock makes block b of the current layer writable in cur.
+	placeBlock(ctx context.Context, b int) error
+	// written returns the ack for block b's write to the layer file, or nil.
+	written(b int) func()
+	// hashed is called as labeling passes node (every spillStepNodes nodes
+	// with a spill tier; never otherwise).
+	hashed(node uint64) error
+	// endLayer is called once the layer file is committed.
+	endLayer(ctx context.Context, layer int) error
+	// loadPrev makes the committed layer the previous layer (prev) of a
+	// job resumed after it.
+	loadPrev(ctx context.Context, layer int) error
+}
+
+// poolPlacer keeps both layers in pool blocks in DRAM: a block of the
+// current layer is acquired as labeling reaches it, and the previous
+// layer's blocks are released when the layer is done. A lockstep group's
+// pool blocks hold one block of each lane, lane s at s x BlockSize.
+type poolPlacer struct {
+	run             *run
+	js              *jobState
+	job             *pool.Job
+	curIDs, prevIDs []pool.BlockID
+}
+
+func (p *poolPlacer) startLayer(context.Context, int) error { return nil }
+
+// acquire takes one pool block and splits it between the lanes.
+func (p *poolPlacer) acquire(ctx context.Context) (pool.BlockID, error) {
+	waitStart := time.Now()
+	id, err := p.job.Acquire(ctx)
+	waited := time.Since(waitStart)
+	for _, ln := range p.js.lanes {
+		ln.res.PoolWait += waited
+	}
+	return id, err
+}
+
+func (p *poolPlacer) placeBlock(ctx context.Context, b int) error {
+	id, err := p.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	p.curIDs = append(p.curIDs, id)
+	block := p.jobBlock(id)
+	for _, ln := range p.js.lanes {
+		ln.cur.SetBlock(b, block)
+	}
+	return nil
+}
+
+// jobBlock is the part of pool block id the job's lanes use: a group
+// smaller than the batch's group size (its last) uses only its lanes'
+// share, and a single lane's block is exactly what its layer file holds.
+func (p *poolPlacer) jobBlock(id pool.BlockID) []byte {
+	n := uint64(len(p.js.lanes)) * p.run.cfg.BlockSize
+	return p.run.arena.Block(int(id))[:n:n]
+}
+
+func (p *poolPlacer) written(int) func() { return nil }
+
+func (p *poolPlacer) loadPrev(ctx context.Context, layer int) error {
+	files := make([]*tier.FileMap, len(p.js.lanes))
+	defer func() {
+		for _, f := range files {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}()
+	for s, ln := range p.js.lanes {
+		f, err := tier.MapFile(blockio.SectorDir(ln.sector.Dir).Layer(layer), int64(p.run.cfg.Graph.SectorSize()))
+		if err != nil {
+			return p.js.laneErr(ln, err)
+		}
+		files[s] = f
+	}
+	for b := range p.js.lanes[0].prev.blocks {
+		id, err := p.acquire(ctx)
+		if err != nil {
+			return err
+		}
+		p.prevIDs = append(p.prevIDs, id)
+		block := p.jobBlock(id)
+		off := int64(b) * int64(p.run.cfg.BlockSize)
+		for s, ln := range p.js.lanes {
+			if err := p.js.readLane(ctx, block, s, func(packed []byte) error { return files[s].ReadAt(packed, off) }); err != nil {
+				return p.js.laneErr(ln, err)
+			}
+			ln.prev.SetBlock(b, block)
+		}
+	}
+	return nil
+}
+
+func (p *poolPlacer) hashed(uint64) error { return nil }
+
+func (p *poolPlacer) endLayer(context.Context, int) error {
+	// The previous layer has served as expander parents for the last time:
+	// hand its blocks back before this layer becomes the next one's
+	// expander layer.
+	if err := p.job.Release(p.prevIDs...); err != nil {
+		return err
+	}
+	p.prevIDs, p.curIDs = p.curIDs, p.prevIDs[:0]
+	return nil
+}

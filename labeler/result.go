@@ -1,0 +1,67 @@
+package labeler
+
+import "time"
+
+// SectorResult is what one sector's job measured.
+type SectorResult struct {
+	// Hashing is the time the job's goroutine spent labeling, excluding
+	// waits for the pool, a core slot, and the end-of-layer file sync.
+	Hashing time.Duration
+	// PoolWait is the time spent waiting for pool blocks.
+	PoolWait time.Duration
+	// SyncWait is the time spent waiting for layer files to reach the disk.
+	SyncWait time.Duration
+	// CoreWait is the time spent waiting for a core while holding blocks:
+	// with more jobs than cores, jobs take turns block by block.
+	CoreWait time.Duration
+	// Stalled is the part of Hashing the job's thread was not on a CPU:
+	// page faults on spilled labels the prefetcher did not hide.
+	Stalled time.Duration
+	// Nodes is the number of labels computed.
+	Nodes uint64
+	// ResumedLayer and ResumedNode are where labeling resumed from an
+	// earlier run's work (0 and 0: it started from scratch).
+	ResumedLayer int
+	ResumedNode  uint64
+}
+
+// Result is what a batch measured.
+type Result struct {
+	Sectors   []SectorResult
+	Wall      time.Duration
+	Jobs      int
+	PoolSize  uint64
+	BlockSize uint64
+	// PoolPeak is the most pool bytes held at once.
+	PoolPeak uint64
+	// ArenaBytes is the DRAM arena's mapped size.
+	ArenaBytes uint64
+	// Warnings are non-fatal conditions worth telling a person (a hugepage
+	// fallback, say).
+	Warnings []string
+	// DRAMBudget is Config.DRAMBudget.
+	DRAMBudget uint64
+	// Spill is set when the spill tier was used.
+	Spill *SpillResult
+	// Lockstep is the number of sectors labeled together by one job
+	// (1: each on its own). Pool blocks are then Lockstep x BlockSize
+	// bytes, one BlockSize part per sector.
+	Lockstep int
+	// Kernel names the hashing kernel: "sha-ni x2" (lockstep groups of 2
+	// hashed together), "sha-ni" or "portable".
+	Kernel string
+}
+
+// SpillResult counts what the spill tier did.
+type SpillResult struct {
+	// Expander and Window are the blocks each job kept in DRAM of the
+	// previous layer and of the layer being written.
+	Expander, Window int
+	// Demotions counts blocks dropped from DRAM once written; Promotions
+	// blocks read back into DRAM when a layer turned over.
+	Demotions, Promotions uint64
+	// ColdReads counts parent labels read from the spilled part of a
+	// layer; PrefetchedPages the pages asked for ahead of the hashing and
+	// LatePages those the hashing reached first and faulted in itself.
+	ColdReads, PrefetchedPages, LatePages uint64
+}

@@ -1,0 +1,283 @@
+package labeler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/pc1-tiered/pc1-tiered/blockio"
+	"github.com/pc1-tiered/pc1-tiered/pool"
+	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"github.com/pc1-tiered/pc1-tiered/tier"
+)
+
+// Run labels every sector of cfg and writes their layer files. The first
+// error cancels the whole batch; committed layer files stay, partial ones
+// are removed.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.ParentCache == "" {
+		return nil, errors.New("labeler: no parent cache")
+	}
+	shaNI, k, pcfg, spill, err := cfg.plan()
+	if err != nil {
+		return nil, err
+	}
+	jobs := cfg.Jobs()
+	p, err := newPool(pcfg, k)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	if cfg.Live != nil {
+		cfg.Live.attach(p, spill)
+		defer cfg.Live.attach(nil, nil)
+	}
+	arena, warning, err := tier.NewArena(p.NumBlocks(), pcfg.BlockSize, tier.ArenaOptions{HugeTLB: cfg.HugeTLB, Populate: true})
+	if err != nil {
+		return nil, err
+	}
+	defer arena.Close()
+	// Decided once the configuration is known good, so a refused batch
+	// leaves nothing behind; the metadata written here is what verify and
+	// the next run's resume read.
+	starts := make([]sectorStart, len(cfg.Sectors))
+	for i, s := range cfg.Sectors {
+		if starts[i], err = planStart(s, blockio.NewSectorMeta(cfg.Graph, s.ReplicaID, cfg.Layers)); err != nil {
+			return nil, fmt.Errorf("sector %d (%s): %w", i, s.Dir, err)
+		}
+	}
+
+	res := &Result{
+		Sectors:    make([]SectorResult, len(cfg.Sectors)),
+		Jobs:       jobs,
+		PoolSize:   uint64(p.NumBlocks()) * pcfg.BlockSize,
+		BlockSize:  cfg.BlockSize,
+		ArenaBytes: arena.Bytes(),
+		Lockstep:   k,
+		Kernel:     kernelName(k, shaNI),
+	}
+	if warning != "" {
+		res.Warnings = append(res.Warnings, warning)
+	}
+	for i, st := range starts {
+		if st.restarted != "" {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("sector %d (%s): %s; labeling it from the start", i, cfg.Sectors[i].Dir, st.restarted))
+		}
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r := &run{
+		cfg:    &cfg,
+		pool:   p,
+		arena:  arena,
+		slots:  make(chan struct{}, pcfg.Jobs),
+		cores:  make(chan struct{}, runtime.GOMAXPROCS(0)),
+		shaNI:  shaNI,
+		spill:  spill,
+		starts: starts,
+	}
+	groups := groupSectors(starts, k)
+	r.gates = make([]chan struct{}, len(groups))
+	for i := range r.gates {
+		r.gates[i] = make(chan struct{})
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, members := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.job(ctx, i, members, res.Sectors); err != nil {
+				cancel(fmt.Errorf("%s: %w", r.describe(members), err))
+			}
+		}()
+	}
+	wg.Wait()
+	res.Wall = time.Since(start)
+	res.PoolPeak = p.Stats().PeakInUseBytes
+	res.DRAMBudget = cfg.DRAMBudget
+	if spill != nil {
+		res.Spill = &SpillResult{
+			Expander:        spill.plan.Expander,
+			Window:          spill.plan.Window,
+			Demotions:       spill.counters.Demotions.Load(),
+			Promotions:      spill.counters.Promotions.Load(),
+			ColdReads:       spill.counters.ColdReads.Load(),
+			PrefetchedPages: spill.counters.PrefetchedPages.Load(),
+			LatePages:       spill.counters.LatePages.Load(),
+		}
+	}
+	if err := context.Cause(ctx); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+type run struct {
+	cfg   *Config
+	pool  *pool.Pool
+	arena *tier.Arena
+	// slots limits how many jobs are joined to the pool at once (N).
+	slots chan struct{}
+	// cores limits how many jobs hash at once to the cores Go may use, so
+	// that a job's hashing time is time on a core, not time descheduled.
+	cores chan struct{}
+	// shaNI selects the hashing kernel that reads parents in place.
+	shaNI bool
+	// spill is set when jobs keep part of their layers on the device.
+	spill *spillConfig
+	// starts[i] is where sector i's labeling starts.
+	starts []sectorStart
+	// gates[i] closes once job i has labeled 1/N of its first layer (or
+	// ended), letting job i+1 start: staggered starts spread the jobs over
+	// a layer, which is what lets them share the pool.
+	gates []chan struct{}
+}
+
+// describe names a job's sectors in its errors.
+func (r *run) describe(members []int) string {
+	if len(members) == 1 {
+		i := members[0]
+		return fmt.Sprintf("sector %d (%s)", i, r.cfg.Sectors[i].Dir)
+	}
+	return fmt.Sprintf("lockstep group of sectors %d to %d", members[0], members[len(members)-1])
+}
+
+// job labels the sectors listed in members (indexes into the batch), one
+// lane each: a single sector, or a lockstep group whose sectors resume at
+// the same layer. results is the batch's per-sector results.
+func (r *run) job(ctx context.Context, idx int, members []int, results []SectorResult) (err error) {
+	gate := r.gates[idx]
+	var gateOnce sync.Once
+	openGate := func() { gateOnce.Do(func() { close(gate) }) }
+	defer openGate()
+
+	start := r.starts[members[0]]
+	if start.layer > r.cfg.Layers {
+		return nil // an earlier run committed every layer
+	}
+	if start.layer > 1 {
+		openGate() // past its first layer: nothing to stagger
+	}
+	if idx > 0 {
+		select {
+		case <-r.gates[idx-1]:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	select {
+	case r.slots <- struct{}{}:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	defer func() { <-r.slots }()
+
+	// Pin the job to its thread so the thread's CPU time is the job's:
+	// hashing time minus CPU time is time stalled on page faults.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	j, err := r.pool.Join(r.cfg.Layers)
+	if err != nil {
+		return err
+	}
+	defer j.Leave()
+
+	g := r.cfg.Graph
+	nodes := g.Nodes()
+	chunkNodes := parentChunkNodes
+	if r.spill != nil {
+		chunkNodes = spillParentChunkNodes
+	}
+	stream, err := blockio.OpenParentStream(r.cfg.ParentCache, nodes, chunkNodes, 2)
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+
+	blockSize := r.cfg.BlockSize
+	nodesPerBlock := blockSize / sdr.NodeSize
+	blocksPerLayer := int(g.SectorSize() / blockSize)
+	js := &jobState{
+		stream:        stream,
+		nodesPerBlock: nodesPerBlock,
+	}
+	for s, i := range members {
+		js.lanes = append(js.lanes, &lane{
+			idx:    i,
+			sector: r.cfg.Sectors[i],
+			res:    &results[i],
+			nl:     newNodeLabeler(r.shaNI),
+			cur:    newLaneView(blocksPerLayer, nodesPerBlock, len(members), s),
+			prev:   newLaneView(blocksPerLayer, nodesPerBlock, len(members), s),
+			meta:   r.starts[i].meta,
+		})
+	}
+	if len(js.lanes) > 1 {
+		if js.group, err = newGroupLabeler(js.lanes, r.shaNI); err != nil {
+			return err
+		}
+		js.io = newLaneIO(len(js.lanes), blockSize)
+	}
+	var place placer
+	if r.spill != nil {
+		sp, err := r.newSpillPlacer(ctx, js, j)
+		if err != nil {
+			return err
+		}
+		defer sp.close()
+		place = sp
+	} else {
+		place = &poolPlacer{run: r, js: js, job: j}
+	}
+	// Runs before the pool blocks go back (j.Leave): a partial layer's
+	// queued writes read them. The files and their progress logs stay, so
+	// the next run resumes from what reached the disk.
+	defer js.closeFiles()
+	staggerAt := nodes / uint64(r.pool.Jobs())
+
+	if start.layer > 1 {
+		if err := place.loadPrev(ctx, start.layer-1); err != nil {
+			return fmt.Errorf("resuming at layer %d: %w", start.layer, err)
+		}
+	}
+	for layer := start.layer; layer <= r.cfg.Layers; layer++ {
+		startBlock, err := r.openLayer(js, layer, layer == start.layer, blocksPerLayer)
+		if err != nil {
+			return fmt.Errorf("layer %d: %w", layer, err)
+		}
+		if err := r.layer(ctx, js, place, layer, startBlock, blocksPerLayer, staggerAt, openGate); err != nil {
+			return fmt.Errorf("layer %d: %w", layer, err)
+		}
+		syncStart := time.Now()
+		for _, ln := range js.lanes {
+			err := ln.file.Commit(func(crc uint32) error {
+				// Recorded before the rename: a committed layer always has
+				// its checksum on record.
+				ln.meta.LayerChecksums = append(ln.meta.LayerChecksums[:layer-1], checksumText(crc))
+				return blockio.WriteSectorMeta(ln.sector.Dir, ln.meta)
+			})
+			ln.file = nil
+			if err != nil {
+				return js.laneErr(ln, fmt.Errorf("layer %d: %w", layer, err))
+			}
+		}
+		// Every lane waits for all the group's commits.
+		synced := time.Since(syncStart)
+		for _, ln := range js.lanes {
+			ln.res.SyncWait += synced
+		}
+		if err := place.endLayer(ctx, layer); err != nil {
+			return fmt.Errorf("layer %d: %w", layer, err)
+		}
+		for _, ln := range js.lanes {
+			ln.prev, ln.cur = ln.cur, ln.prev
+		}
+	}
+	return nil
+}

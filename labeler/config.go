@@ -119,10 +119,12 @@ func (c *Config) spills() bool {
 
 // Jobs is the number of sectors that hash at once: the pool's N, or with
 // lockstep groups of k sectors, k times the pool's N, ceil(Jobs/k) groups.
+// Its default is one sector per core, or with a forced group size k, one
+// group per core: k x the cores.
 func (c *Config) Jobs() int {
 	p := c.Parallel
 	if p <= 0 {
-		p = runtime.GOMAXPROCS(0)
+		p = runtime.GOMAXPROCS(0) * max(1, c.Lockstep)
 	}
 	return max(1, min(p, len(c.Sectors)))
 }

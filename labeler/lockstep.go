@@ -60,6 +60,11 @@ func (c *Config) groupSize(cores int, shaNI bool) (int, error) {
 		return 0, fmt.Errorf("lockstep groups of %d: the DRAM budget %s is below the pool minimum %s, which turns the spill tier on; spilling jobs label one sector each, as they wait on the device rather than on the SHA unit, so hashing sectors together would gain nothing: use lockstep 0 (automatic) or 1, or a budget of at least the pool minimum",
 			c.Lockstep, humanize.IBytes(c.DRAMBudget), humanize.IBytes(lo))
 	}
+	if c.Parallel > 0 && c.Parallel < c.Lockstep && len(c.Sectors) > c.Parallel {
+		return 0, fmt.Errorf("lockstep groups of %d: parallel %d lets only %d sectors hash at once, fewer than one group: give parallel at least %d, or leave it to its default (a group per core)",
+			c.Lockstep, c.Parallel, c.Parallel, c.Lockstep)
+	}
+	// Fewer sectors than a group: they all form one (Run says so).
 	k := min(c.Lockstep, jobs)
 	if k == 1 {
 		return 1, nil

@@ -82,6 +82,8 @@ func TestLockstepChoice(t *testing.T) {
 		{name: "forced without SHA extensions", lockstep: 2, sectors: 2, parallel: 2, cores: 4, noSHANI: true, want: 2},
 		{name: "forced 4 on 2 sectors", lockstep: 4, sectors: 2, parallel: 2, cores: 4, want: 2},
 		{name: "forced on 1 sector", lockstep: 2, sectors: 1, cores: 4, want: 1},
+		{name: "forced 4, default parallel: a group per core", lockstep: 4, sectors: 4, cores: 2, want: 4},
+		{name: "forced 4, parallel below a group", lockstep: 4, sectors: 4, parallel: 2, cores: 2, err: "parallel 2 lets only 2 sectors hash at once"},
 		{name: "forced with spill", lockstep: 2, sectors: 8, parallel: 8, cores: 4, dram: s, err: "turns the spill tier on"},
 		{name: "forced over budget", lockstep: 2, sectors: 8, parallel: 8, cores: 4, dram: 9 * s, err: "DRAM budget 576 KiB is below 640 KiB"},
 		{name: "forced outside pool size", lockstep: 2, sectors: 8, parallel: 8, cores: 4, poolSize: 9 * s, err: "pool size 576 KiB is outside [640 KiB, 1.0 MiB]"},

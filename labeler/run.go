@@ -62,6 +62,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if warning != "" {
 		res.Warnings = append(res.Warnings, warning)
 	}
+	if cfg.Lockstep > k {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("lockstep %d asked for, but the batch has %d sectors: they are labeled as one group of %d", cfg.Lockstep, len(cfg.Sectors), k))
+	}
 	for i, st := range starts {
 		if st.restarted != "" {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("sector %d (%s): %s; labeling it from the start", i, cfg.Sectors[i].Dir, st.restarted))

@@ -81,6 +81,12 @@ type Config struct {
 	// Live, if set, shows the batch's pool and spill counters while it
 	// runs.
 	Live *Live
+	// Locks, if set, holds every sector directory's lock, taken by a
+	// caller that writes into the directories before labeling them
+	// (sealer.SealBatch writes tree_d); otherwise Run takes the locks,
+	// with LockOptions, and releases them when it returns (lock.go).
+	Locks       *blockio.SectorLocks
+	LockOptions blockio.LockOptions
 
 	// portable forces the copy-and-crypto/sha256 hashing path, so tests
 	// check it on machines that have the SHA extensions.
@@ -311,6 +317,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	jobs := cfg.Jobs()
+	release, err := cfg.lockSectors(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	p, err := newPool(pcfg, k)
 	if err != nil {
 		return nil, err

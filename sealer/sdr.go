@@ -31,6 +31,9 @@ type LabelOptions struct {
 	Parallel       int
 	DRAMBudget     uint64
 	Lockstep       int
+	// WaitForLock and OnWait as in Batch.
+	WaitForLock bool
+	OnWait      func(msg string)
 	// Live and OnProgress as in labeler.Config.
 	Live       *labeler.Live
 	OnProgress func(sector, layer int, nodesDone uint64)
@@ -61,6 +64,7 @@ func LabelBatch(ctx context.Context, proof sdr.Proof, sectors []Replica, opts La
 		PoolSize: opts.PoolSize, BlockSize: opts.BlockSize, Parallel: opts.Parallel,
 		DRAMBudget: opts.DRAMBudget, Lockstep: opts.Lockstep,
 		Live: opts.Live, OnProgress: opts.OnProgress,
+		LockOptions: blockio.LockOptions{Wait: opts.WaitForLock, OnWait: opts.OnWait},
 	}
 	for i, s := range sectors {
 		if s.CacheDir == "" {
@@ -75,10 +79,12 @@ func LabelBatch(ctx context.Context, proof sdr.Proof, sectors []Replica, opts La
 	if dir == "" {
 		dir = blockio.DefaultParentCacheDir(os.Getenv)
 	}
-	info, err := blockio.EnsureParentCache(ctx, g, dir, blockio.ParentCacheOptions{})
+	parents, err := blockio.AcquireParentCache(ctx, g, dir, blockio.ParentCacheOptions{OnWait: opts.OnWait})
 	if err != nil {
 		return nil, err
 	}
+	defer parents.Close()
+	info := parents.Info
 	cfg.ParentCache = info.Path
 	rep, err := bench.Seal(ctx, cfg)
 	if err != nil {

@@ -83,6 +83,14 @@ type Batch struct {
 	// Live, if set, shows the pool's and the spill tier's counters while
 	// the sectors are labeled (labeler.Live; package metrics reads it).
 	Live *labeler.Live
+	// WaitForLock waits for another seal (another process, or another
+	// SealBatch in this one) holding one of the sectors' cache
+	// directories instead of failing with a *blockio.LockedError; OnWait,
+	// if set, is told once, in one line, what the batch waits for (also a
+	// parent cache another process is generating, which is always waited
+	// for).
+	WaitForLock bool
+	OnWait      func(msg string)
 	// OnProgress, if set, is told how the batch advances. During labeling
 	// it is called from the hashing goroutines, several at once, after
 	// every block: it must be cheap and safe for concurrent use.
@@ -230,15 +238,22 @@ func SealBatch(ctx context.Context, b Batch) (res *Result, err error) {
 	if cacheDir == "" {
 		cacheDir = blockio.DefaultParentCacheDir(os.Getenv)
 	}
-	info, err := blockio.EnsureParentCache(ctx, p.graph, cacheDir, blockio.ParentCacheOptions{})
+	parents, err := blockio.AcquireParentCache(ctx, p.graph, cacheDir, blockio.ParentCacheOptions{OnWait: b.OnWait})
 	if err != nil {
 		return nil, err
 	}
+	defer parents.Close()
+	info := parents.Info
 
+	// Each sector's directory is locked before anything is written into
+	// it, and stays locked until the batch ends (a failed batch's
+	// removeUnlabeled releases the locks before it removes directories).
+	locks := &blockio.SectorLocks{}
+	defer locks.Unlock()
 	var made []string
 	defer func() {
 		if err != nil {
-			removeUnlabeled(made, p.dirs)
+			removeUnlabeled(made, p.dirs, locks)
 		}
 	}()
 	res = &Result{Sectors: make([]SectorResult, len(b.Sectors))}
@@ -253,6 +268,7 @@ func SealBatch(ctx context.Context, b Batch) (res *Result, err error) {
 		Lockstep:    b.Lockstep,
 		DRAMBudget:  b.DRAMBudget,
 		Live:        b.Live,
+		Locks:       locks,
 	}
 	size := b.Proof.SectorSize
 	porepID := b.Proof.PorepID()
@@ -263,6 +279,11 @@ func SealBatch(ctx context.Context, b Batch) (res *Result, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("sector %d (%s): cache directory %s: %w", i, s.Name(), dir, err)
 		}
+		l, err := blockio.LockSector(ctx, dir, blockio.LockOptions{Wait: b.WaitForLock, OnWait: b.OnWait})
+		if err != nil {
+			return nil, fmt.Errorf("sector %d (%s): %w", i, s.Name(), err)
+		}
+		locks.Add(l)
 		// The phase-1 output is written last, so that having one means
 		// the sector's PC1 is complete; one from an earlier batch may
 		// describe other inputs' layers, about to be relabeled.
@@ -331,8 +352,10 @@ func SealBatch(ctx context.Context, b Batch) (res *Result, err error) {
 // batch created whose sector never got to labeling: their tree_d goes (it
 // is recomputed on every run anyway) and so do the directories, if that
 // leaves them empty. A directory with any layer file, partial or not, is
-// kept whole, so the next run resumes it.
-func removeUnlabeled(made, dirs []string) {
+// kept whole, so the next run resumes it. The sectors' locks are released
+// before the directories go, as a directory holding its lock file is not
+// empty.
+func removeUnlabeled(made, dirs []string, locks *blockio.SectorLocks) {
 dirs:
 	for _, dir := range dirs {
 		if !slices.Contains(made, dir) {
@@ -343,14 +366,17 @@ dirs:
 			continue
 		}
 		for _, e := range entries {
-			if e.Name() != sdr.TreeDFileName && e.Name() != blockio.SectorMetaFile {
+			if e.Name() != sdr.TreeDFileName && e.Name() != blockio.SectorMetaFile && e.Name() != blockio.SectorLockFile {
 				continue dirs
 			}
 		}
 		for _, e := range entries {
-			os.Remove(filepath.Join(dir, e.Name()))
+			if e.Name() != blockio.SectorLockFile { // it goes with the lock
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
 		}
 	}
+	locks.Unlock()
 	for _, d := range slices.Backward(made) {
 		os.Remove(d) // only if empty
 	}

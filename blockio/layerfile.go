@@ -196,7 +196,8 @@ func (l *LayerFile) Commit(beforeRename func(crc uint32) error) error {
 		l.Close()
 		return fmt.Errorf("syncing %s: %w", l.tmp, err)
 	}
-	if l.sumEnd != l.size {
+	readBack := l.sumEnd != l.size
+	if readBack {
 		sum, err := fileChecksum(l.f, l.size)
 		if err != nil {
 			l.Close()
@@ -204,19 +205,27 @@ func (l *LayerFile) Commit(beforeRename func(crc uint32) error) error {
 		}
 		l.sum, l.sumEnd = sum, l.size
 	}
+	own, err := l.checkOwnFile(!readBack)
+	if err != nil {
+		l.Close()
+		return err
+	}
 	if beforeRename != nil {
 		if err := beforeRename(l.sum); err != nil {
 			l.Close()
 			return err
 		}
 	}
-	err := errors.Join(l.f.Close(), l.progress.close())
+	err = errors.Join(l.f.Close(), l.progress.close())
 	l.f = nil
 	if err != nil {
 		return fmt.Errorf("closing %s: %w", l.tmp, err)
 	}
 	if err := os.Rename(l.tmp, l.final); err != nil {
 		return fmt.Errorf("renaming %s to its final name: %w", l.tmp, err)
+	}
+	if err := checkCommitted(l.final, own); err != nil {
+		return err
 	}
 	if err := os.Remove(l.progress.path); err != nil {
 		return fmt.Errorf("removing %s: %w", l.progress.path, err)

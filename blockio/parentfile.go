@@ -3,10 +3,7 @@ package blockio
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
-	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -46,6 +43,9 @@ type ParentCacheOptions struct {
 	Regenerate bool
 	// Workers is how many goroutines generate parents; 0 means GOMAXPROCS.
 	Workers int
+	// OnWait, if set, is told once, in one line, when the call waits for
+	// another process generating (or replacing) the cache.
+	OnWait func(msg string)
 }
 
 // ParentCacheInfo describes the cache file EnsureParentCache settled on.
@@ -68,99 +68,16 @@ const parentGenChunkNodes = 64 << 10
 
 // EnsureParentCache returns g's parent cache in dir, generating it when it
 // is missing. An existing file of the wrong size, or whose digest does not
-// match, is an error naming the file unless opt.Regenerate is set.
+// match, is an error naming the file unless opt.Regenerate is set. It
+// takes and releases the cache's locks (AcquireParentCache): a caller that
+// goes on to read the file should hold them with AcquireParentCache.
 func EnsureParentCache(ctx context.Context, g *sdr.Graph, dir string, opt ParentCacheOptions) (ParentCacheInfo, error) {
-	name := sdr.ParentCacheName(g)
-	entry, inManifest := sdr.ParentCacheManifest(name)
-	info := ParentCacheInfo{
-		Path:       filepath.Join(dir, sdr.ParentCacheFileName(g)),
-		Nodes:      g.Nodes(),
-		SectorSize: g.SectorSize(),
-		InManifest: inManifest,
-	}
-	wantSize := int64(g.Nodes() * sdr.ParentCacheBytesPerNode)
-
-	st, err := os.Stat(info.Path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return generateParentCache(ctx, g, info, entry, opt.Workers)
-	case err != nil:
-		return info, fmt.Errorf("parent cache %s: %w", info.Path, err)
-	case st.Size() != wantSize:
-		if opt.Regenerate {
-			return generateParentCache(ctx, g, info, entry, opt.Workers)
-		}
-		return info, fmt.Errorf("parent cache %s is %d bytes, want %d for %d nodes; remove it or regenerate it (pc1-tiered parents --regenerate)",
-			info.Path, st.Size(), wantSize, g.Nodes())
-	}
-	if opt.Verify == VerifyNever || (opt.Verify == VerifyAuto && !inManifest) {
-		return info, nil
-	}
-	got, err := hashFile(ctx, info.Path)
+	pc, err := AcquireParentCache(ctx, g, dir, opt)
 	if err != nil {
-		return info, err
+		return ParentCacheInfo{Path: filepath.Join(dir, sdr.ParentCacheFileName(g))}, err
 	}
-	want := entry.Digest
-	if !inManifest {
-		if want, err = parentDigest(ctx, g, nil, opt.Workers); err != nil {
-			return info, err
-		}
-	}
-	if got != want {
-		if opt.Regenerate {
-			return generateParentCache(ctx, g, info, entry, opt.Workers)
-		}
-		return info, fmt.Errorf("parent cache %s has sha256 %x, want %x; remove it or regenerate it (pc1-tiered parents --regenerate)", info.Path, got, want)
-	}
-	info.SHA256, info.Verified = got, true
-	return info, nil
-}
-
-// generateParentCache writes the cache to a temporary file and renames it
-// into place once complete and synced, so a crash never leaves a truncated
-// cache under the real name.
-func generateParentCache(ctx context.Context, g *sdr.Graph, info ParentCacheInfo, entry sdr.ManifestEntry, workers int) (ParentCacheInfo, error) {
-	dir := filepath.Dir(info.Path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return info, fmt.Errorf("parent cache dir %s: %w", dir, err)
-	}
-	tmp := info.Path + ".partial"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return info, fmt.Errorf("parent cache: %w", err)
-	}
-	fail := func(err error) (ParentCacheInfo, error) {
-		f.Close()
-		os.Remove(tmp)
-		return info, err
-	}
-	if err := Fallocate(f, int64(g.Nodes()*sdr.ParentCacheBytesPerNode)); err != nil {
-		return fail(fmt.Errorf("parent cache %s: %w", tmp, err))
-	}
-	digest, err := parentDigest(ctx, g, f, workers)
-	if err != nil {
-		return fail(fmt.Errorf("parent cache %s: %w", tmp, err))
-	}
-	if info.InManifest && digest != entry.Digest {
-		return fail(fmt.Errorf("parent cache %s: generated sha256 %x but the manifest says %x: this is a bug in pc1-tiered", info.Path, digest, entry.Digest))
-	}
-	if err := f.Sync(); err != nil {
-		return fail(fmt.Errorf("parent cache %s: %w", tmp, err))
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return info, fmt.Errorf("parent cache %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, info.Path); err != nil {
-		os.Remove(tmp)
-		return info, fmt.Errorf("parent cache: %w", err)
-	}
-	if err := SyncDir(dir); err != nil {
-		return info, err
-	}
-	info.SHA256, info.Generated = digest, true
-	info.Verified = info.InManifest
-	return info, nil
+	defer pc.Close()
+	return pc.Info, nil
 }
 
 // parentDigest generates g's parents on several goroutines, writes them in
@@ -238,32 +155,6 @@ func parentDigest(ctx context.Context, g *sdr.Graph, w io.Writer, workers int) (
 		free <- c.buf[:cap(c.buf)]
 	}
 	var d [32]byte
-	h.Sum(d[:0])
-	return d, nil
-}
-
-func hashFile(ctx context.Context, path string) ([32]byte, error) {
-	var d [32]byte
-	f, err := os.Open(path)
-	if err != nil {
-		return d, fmt.Errorf("parent cache: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	buf := make([]byte, 4<<20)
-	for {
-		if err := ctx.Err(); err != nil {
-			return d, context.Cause(ctx)
-		}
-		n, err := f.Read(buf)
-		h.Write(buf[:n])
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return d, fmt.Errorf("parent cache %s: %w", path, err)
-		}
-	}
 	h.Sum(d[:0])
 	return d, nil
 }

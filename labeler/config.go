@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 
+	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/pool"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/pc1-tiered/pc1-tiered/tier"
@@ -51,6 +52,12 @@ type Config struct {
 	// Live, if set, shows the batch's pool and spill counters while it
 	// runs.
 	Live *Live
+	// Locks, if set, holds every sector directory's lock, taken by a
+	// caller that writes into the directories before labeling them
+	// (sealer.SealBatch writes tree_d); otherwise Run takes the locks,
+	// with Options.LockOptions, and releases them when it returns
+	// (lock.go).
+	Locks *blockio.SectorLocks
 
 	// portable forces the copy-and-crypto/sha256 hashing path, so tests
 	// check it on machines that have the SHA extensions.
@@ -87,6 +94,11 @@ type Options struct {
 	// owns budget/N of DRAM (tier.PlanSpill) and reads the rest of its two
 	// layers from the layer files.
 	DRAMBudget uint64
+	// LockOptions say what to do when another seal holds a sector
+	// directory (or generates the parent cache): fail at once naming it
+	// (the default), or wait; OnWait is told, in one line, what is waited
+	// for.
+	LockOptions blockio.LockOptions
 }
 
 // DefaultBlockSize is the block size used when none is given: a sixteenth

@@ -26,6 +26,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	jobs := cfg.Jobs()
+	release, err := cfg.lockSectors(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	p, err := newPool(pcfg, k)
 	if err != nil {
 		return nil, err

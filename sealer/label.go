@@ -32,7 +32,8 @@ type LabelRequest struct {
 	// generated) when Config.ParentCache is empty: "" means
 	// $FIL_PROOFS_PARENT_CACHE, else /var/tmp/filecoin-parents.
 	ParentCacheDir string
-	// Name names the proof or graph in the report.
+	// Name names the proof or graph in the report. Sector locks and
+	// waiting follow Config.Locks and Config.LockOptions.
 	Name string
 	// Measure asks for the figures that cost something to take: the
 	// SHA-256 rate measured before the run (0.3 s of one core), memory
@@ -56,10 +57,12 @@ func Label(ctx context.Context, req LabelRequest) (*Report, error) {
 		return nil, err
 	}
 	if cfg.ParentCache == "" {
-		var err error
-		if cfg.ParentCache, err = ensureParentCache(ctx, cfg.Graph, req.ParentCacheDir); err != nil {
+		parents, err := acquireParentCache(ctx, cfg.Graph, req.ParentCacheDir, cfg.LockOptions.OnWait)
+		if err != nil {
 			return nil, err
 		}
+		defer parents.Close()
+		cfg.ParentCache = parents.Info.Path
 	}
 	var m measurement
 	if req.Measure {
@@ -75,14 +78,15 @@ func Label(ctx context.Context, req LabelRequest) (*Report, error) {
 	return r, nil
 }
 
-// ensureParentCache returns the path of g's parent cache in dir ("": the
-// default directory), generating it when it is missing.
-func ensureParentCache(ctx context.Context, g *sdr.Graph, dir string) (string, error) {
+// acquireParentCache opens g's parent cache in dir ("": the default
+// directory) under a shared lock, generating it first when it is missing
+// (or waiting for whoever generates it, telling onWait); the caller holds
+// it until the labeling ends.
+func acquireParentCache(ctx context.Context, g *sdr.Graph, dir string, onWait func(string)) (*blockio.ParentCache, error) {
 	if dir == "" {
 		dir = blockio.DefaultParentCacheDir(os.Getenv)
 	}
-	info, err := blockio.EnsureParentCache(ctx, g, dir, blockio.ParentCacheOptions{})
-	return info.Path, err
+	return blockio.AcquireParentCache(ctx, g, dir, blockio.ParentCacheOptions{OnWait: onWait})
 }
 
 // measurement is what a measuring run takes around the labeler: nothing

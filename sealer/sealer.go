@@ -240,14 +240,25 @@ func SealBatch(ctx context.Context, b Batch) (res *Result, err error) {
 	if err := check.Check(); err != nil {
 		return nil, err
 	}
-	if req.ParentCache, err = ensureParentCache(ctx, p.graph, b.ParentCacheDir); err != nil {
+	// Held, under a shared lock, until the batch ends: no one regenerates
+	// it under the labeler (rust-fil-proofs takes the same lock).
+	parents, err := acquireParentCache(ctx, p.graph, b.ParentCacheDir, b.LockOptions.OnWait)
+	if err != nil {
 		return nil, err
 	}
+	defer parents.Close()
+	req.ParentCache = parents.Info.Path
 
+	// Each sector's directory is locked before anything is written into
+	// it, and stays locked until the batch ends (a failed batch's
+	// removeUnlabeled releases the locks before it removes directories).
+	locks := &blockio.SectorLocks{}
+	defer locks.Unlock()
+	req.Locks = locks
 	var made []string
 	defer func() {
 		if err != nil {
-			removeUnlabeled(made, p.dirs)
+			removeUnlabeled(made, p.dirs, locks)
 		}
 	}()
 	res = &Result{Sectors: make([]SectorResult, len(b.Sectors))}
@@ -260,6 +271,11 @@ func SealBatch(ctx context.Context, b Batch) (res *Result, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("sector %d (%s): cache directory %s: %w", i, s.Name(), dir, err)
 		}
+		l, err := blockio.LockSector(ctx, dir, b.LockOptions)
+		if err != nil {
+			return nil, fmt.Errorf("sector %d (%s): %w", i, s.Name(), err)
+		}
+		locks.Add(l)
 		// The phase-1 output is written last, so that having one means
 		// the sector's PC1 is complete; one from an earlier batch may
 		// describe other inputs' layers, about to be relabeled.
@@ -324,8 +340,10 @@ func SealBatch(ctx context.Context, b Batch) (res *Result, err error) {
 // batch created whose sector never got to labeling: their tree_d goes (it
 // is recomputed on every run anyway) and so do the directories, if that
 // leaves them empty. A directory with any layer file, partial or not, is
-// kept whole, so the next run resumes it.
-func removeUnlabeled(made, dirs []string) {
+// kept whole, so the next run resumes it. The sectors' locks are released
+// before the directories go, as a directory holding its lock file is not
+// empty.
+func removeUnlabeled(made, dirs []string, locks *blockio.SectorLocks) {
 dirs:
 	for _, dir := range dirs {
 		if !slices.Contains(made, dir) {
@@ -336,14 +354,17 @@ dirs:
 			continue
 		}
 		for _, e := range entries {
-			if e.Name() != sdr.TreeDFileName && e.Name() != blockio.SectorMetaFile {
+			if e.Name() != sdr.TreeDFileName && e.Name() != blockio.SectorMetaFile && e.Name() != blockio.SectorLockFile {
 				continue dirs
 			}
 		}
 		for _, e := range entries {
-			os.Remove(filepath.Join(dir, e.Name()))
+			if e.Name() != blockio.SectorLockFile { // it goes with the lock
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
 		}
 	}
+	locks.Unlock()
 	for _, d := range slices.Backward(made) {
 		os.Remove(d) // only if empty
 	}

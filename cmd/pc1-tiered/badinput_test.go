@@ -124,7 +124,7 @@ func TestBadInputLeavesNothing(t *testing.T) {
 		}, code: 1, msg: "is 4096 bytes, want 14680064 for 262144 nodes"},
 		{name: "parents/read-only cache dir", setup: func(t *testing.T, root string) []string {
 			return []string{"parents", "--proof", "StackedDrg2KiBV1_1", "--cache-dir", readOnlyDir(t, filepath.Join(root, "ro"))}
-		}, code: 1, msg: ".cache.partial: "},
+		}, code: 1, msg: ".cache: creating it: open ... read-only file system"},
 		{name: "parents/cache dir under a file", setup: func(t *testing.T, root string) []string {
 			require.NoError(t, os.WriteFile(filepath.Join(root, "f"), nil, 0o644))
 			return []string{"parents", "--proof", "StackedDrg2KiBV1_1", "--cache-dir", filepath.Join(root, "f", "cache")}

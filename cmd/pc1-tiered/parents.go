@@ -40,7 +40,7 @@ func runParents(ctx context.Context, e *env, args []string) error {
 		mode = blockio.VerifyNever
 	}
 	start := time.Now()
-	info, err := blockio.EnsureParentCache(ctx, spec.graph, dir, blockio.ParentCacheOptions{Verify: mode, Regenerate: *regenerate})
+	info, err := blockio.EnsureParentCache(ctx, spec.graph, dir, blockio.ParentCacheOptions{Verify: mode, Regenerate: *regenerate, OnWait: e.onWait})
 	if err != nil {
 		return err
 	}

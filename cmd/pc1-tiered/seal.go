@@ -43,6 +43,7 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 	lockstep := fs.Int("lockstep", 0, "sectors labeled together by one job, sharing one parent-cache walk and a multi-stream SHA-NI kernel: 0 automatic (the largest k <= 4 with --parallel at least k times the cores, with SHA-NI and no spill), 1 off, 2 to 4 forced (not with the spill tier; with no --parallel, one group per core)")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics while sealing, e.g. 127.0.0.1:9464 (default: off)")
 	logFormat := fs.String("log-format", "", "log the batch on stderr as text or json lines (default: off; replaces the live progress lines)")
+	wait := fs.Bool("wait", false, "wait for another seal holding a sector directory to finish instead of stopping")
 	var in sectorFlags
 	in.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -78,6 +79,8 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 	if cfg.BlockSize, err = sizeFlag("--block-size", *blockSize, "", e.getenv); err != nil {
 		return err
 	}
+	cfg.LockOptions = blockio.LockOptions{Wait: *wait, OnWait: e.onWait}
+	defer func() { err = lockHint(err) }()
 	if inputs != nil {
 		return sealInputs(ctx, e, spec, cfg, inputs, *out, *cacheDir, *report, *metricsAddr, *logFormat)
 	}

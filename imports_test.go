@@ -1,6 +1,6 @@
 // Package arch_test keeps the architecture honest: data flows one way,
-// cmd -> bench -> labeler -> pool -> tier -> blockio, and every package may
-// use sdr, which itself uses none of them.
+// cmd -> bench -> labeler -> pool -> tier -> blockio -> blockio/uring, and
+// every package may use sdr, which itself uses none of them.
 package arch_test
 
 import (
@@ -18,7 +18,7 @@ const module = "github.com/pc1-tiered/pc1-tiered/"
 
 // layers lists the project's packages from the top of the flow down; a
 // package may import those below it and sdr, never those above it.
-var layers = []string{"cmd/pc1-tiered", "sealer", "metrics", "bench", "labeler", "pool", "tier", "blockio", "sdr"}
+var layers = []string{"cmd/pc1-tiered", "sealer", "metrics", "bench", "labeler", "pool", "tier", "blockio", "blockio/uring", "sdr"}
 
 func rank(pkg string) int {
 	for i, l := range layers {

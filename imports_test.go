@@ -10,6 +10,7 @@
 //	pool             the shared block pool
 //	tier             where block bytes live: DRAM arena, spill policy and mechanism
 //	blockio          files and the on-disk layout
+//	blockio/uring    a raw io_uring ring on x/sys/unix (the tier's device reads)
 //	measure          SHA-256 rate, /proc, page cache
 //	sdr              pure math, imports none of them
 //
@@ -33,7 +34,7 @@ const module = "github.com/pc1-tiered/pc1-tiered/"
 
 // layers lists the project's packages from the top of the flow down; a
 // package may import those below it and sdr, never those above it.
-var layers = []string{"cmd/pc1-tiered", "bench", "plan", "metrics", "sealer", "labeler", "pool", "tier", "blockio", "measure", "sdr"}
+var layers = []string{"cmd/pc1-tiered", "bench", "plan", "metrics", "sealer", "labeler", "pool", "tier", "blockio", "blockio/uring", "measure", "sdr"}
 
 func rank(pkg string) int {
 	for i, l := range layers {

@@ -89,11 +89,11 @@ func BenchmarkNodePath(b *testing.B) {
 					i++
 					ps := ls.parents[node*sdr.Degree : (node+1)*sdr.Degree]
 					out := ls.cur.label(uint32(node))
+					l.parentAddrs(a, node, ps, degree, ls.cur, ls.prev)
 					if path.shaNI {
-						l.parentAddrs(a, ps, degree, ls.cur, ls.prev)
 						l.sumHalves(node, a, out, a, 0)
 					} else {
-						l.sumCopy(node, ps, ls.cur, ls.prev, out)
+						l.sumCopy(node, a, degree, out)
 					}
 				}
 			})

@@ -59,6 +59,10 @@ type Config struct {
 	// (lock.go).
 	Locks *blockio.SectorLocks
 
+	// readFault, when set, sees every spill-tier read (the seam through
+	// which tests inject EIO and short reads).
+	readFault func(path string, off int64, n int, err error) (int, error)
+
 	// portable forces the copy-and-crypto/sha256 hashing path, so tests
 	// check it on machines that have the SHA extensions.
 	portable bool
@@ -99,6 +103,10 @@ type Options struct {
 	// (the default), or wait; OnWait is told, in one line, what is waited
 	// for.
 	LockOptions blockio.LockOptions
+	// SpillEngine is how the spill tier reads spilled labels from the
+	// device: tier.EngineAuto (io_uring where the host allows it, else a
+	// pool of pread goroutines), or either forced.
+	SpillEngine tier.Engine
 }
 
 // DefaultBlockSize is the block size used when none is given: a sixteenth

@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"github.com/pc1-tiered/pc1-tiered/tier"
 )
 
 // layerView addresses the labels of one layer spread over pool blocks:
@@ -22,6 +23,9 @@ type layerView struct {
 	shift       uint
 	mask        uint64
 	stride, off uint64
+	// cold serves the labels of blocks on the device (base 0): a spilling
+	// job's only; nil otherwise.
+	cold *tier.ColdLabels
 }
 
 func newLayerView(blocks int, nodesPerBlock uint64) *layerView {
@@ -40,10 +44,18 @@ func newLaneView(blocks int, nodesPerBlock uint64, k, s int) *layerView {
 	}
 }
 
-// SetBlock points block i at b: DRAM or a mapped layer file (tier.LayerView).
+// SetBlock points block i at b, in DRAM (tier.LayerView).
 func (v *layerView) SetBlock(i int, b []byte) {
 	v.blocks[i] = b
 	v.base[i] = uintptr(unsafe.Pointer(&b[0]))
+}
+
+// SetCold marks block i as on the device: its labels come from cold, one
+// per read, in the order the hashing reads them (tier.LayerView).
+func (v *layerView) SetCold(i int, cold *tier.ColdLabels) {
+	v.blocks[i] = nil
+	v.base[i] = 0
+	v.cold = cold
 }
 
 func (v *layerView) label(p uint32) *[sdr.NodeSize]byte {
@@ -52,8 +64,15 @@ func (v *layerView) label(p uint32) *[sdr.NodeSize]byte {
 	return (*[sdr.NodeSize]byte)(b[off : off+sdr.NodeSize])
 }
 
-func (v *layerView) addr(p uint32) uintptr {
-	return v.base[uint64(p)>>v.shift] + uintptr((uint64(p)&v.mask)*v.stride+v.off)
+// addr is the address of parent p's label, read by node: in DRAM, or for
+// a block on the device the next label the spill tier's prefetcher read.
+// The branch is never taken without the spill tier.
+func (v *layerView) addr(p uint32, node uint64) uintptr {
+	b := v.base[uint64(p)>>v.shift]
+	if b == 0 {
+		return v.cold.Next(node)
+	}
+	return b + uintptr((uint64(p)&v.mask)*v.stride+v.off)
 }
 
 // prefetchDistance is how many nodes ahead parents are prefetched: far
@@ -148,12 +167,12 @@ func (l *nodeLabeler) labelRange(first, count uint64, parents []uint32, cur, pre
 	}
 	const ring = prefetchDistance + 1
 	for i := uint64(0); i < min(count, prefetchDistance); i++ {
-		l.parentAddrs(&l.addrs[i%ring], parents[i*sdr.Degree:(i+1)*sdr.Degree], degree, cur, prev)
+		l.parentAddrs(&l.addrs[i%ring], first+i, parents[i*sdr.Degree:(i+1)*sdr.Degree], degree, cur, prev)
 	}
 	for i := uint64(0); i < count; i++ {
 		next, nnext := &l.addrs[(i+prefetchDistance)%ring], 0
 		if ahead := i + prefetchDistance; ahead < count {
-			l.parentAddrs(next, parents[ahead*sdr.Degree:(ahead+1)*sdr.Degree], degree, cur, prev)
+			l.parentAddrs(next, first+ahead, parents[ahead*sdr.Degree:(ahead+1)*sdr.Degree], degree, cur, prev)
 			nnext = degree
 		}
 		node := first + i
@@ -166,19 +185,22 @@ func (l *nodeLabeler) labelRange(first, count uint64, parents []uint32, cur, pre
 			l.sumHalves(node, &l.addrs[i%ring], out, next, nnext)
 		default:
 			prefetchLabels(&next[0], nnext)
-			l.sumCopy(node, parents[i*sdr.Degree:(i+1)*sdr.Degree], cur, prev, out)
+			l.sumCopy(node, &l.addrs[i%ring], degree, out)
 		}
 	}
 }
 
-func (l *nodeLabeler) parentAddrs(a *[halfSlots]uintptr, ps []uint32, degree int, cur, prev *layerView) {
+// parentAddrs fills a with the addresses of node's parents' labels, ps,
+// in slot order (the order the spill tier's prefetcher hands cold labels
+// in).
+func (l *nodeLabeler) parentAddrs(a *[halfSlots]uintptr, node uint64, ps []uint32, degree int, cur, prev *layerView) {
 	ps = ps[:sdr.Degree:sdr.Degree]
 	for s := 0; s < sdr.BaseDegree; s++ {
-		a[s] = cur.addr(ps[s])
+		a[s] = cur.addr(ps[s], node)
 	}
 	if degree == sdr.Degree {
 		for s := sdr.BaseDegree; s < sdr.Degree; s++ {
-			a[s] = prev.addr(ps[s])
+			a[s] = prev.addr(ps[s], node)
 		}
 	}
 }
@@ -197,18 +219,15 @@ func (l *nodeLabeler) sumHalves(node uint64, a *[halfSlots]uintptr, out *[sdr.No
 	out[31] &= 0x3f
 }
 
-// sumCopy is the portable path: copy the parents into the message and hash
-// it with crypto/sha256.
-func (l *nodeLabeler) sumCopy(node uint64, ps []uint32, cur, prev *layerView, out *[sdr.NodeSize]byte) {
-	ps = ps[:sdr.Degree:sdr.Degree]
+// sumCopy is the portable path: copy the parents' labels (at the addresses
+// parentAddrs found) into the message and hash it with crypto/sha256.
+func (l *nodeLabeler) sumCopy(node uint64, a *[halfSlots]uintptr, degree int, out *[sdr.NodeSize]byte) {
 	slots := l.h.ParentSlots()
-	for s := 0; s < sdr.BaseDegree; s++ {
-		*(*[sdr.NodeSize]byte)(slots[s*sdr.NodeSize:]) = *cur.label(ps[s])
-	}
-	if l.layer > 1 {
-		for s := sdr.BaseDegree; s < sdr.Degree; s++ {
-			*(*[sdr.NodeSize]byte)(slots[s*sdr.NodeSize:]) = *prev.label(ps[s])
-		}
+	for s := range degree {
+		// The labels lie outside the Go heap (the arena, the spill tier's
+		// buffers): an address is all the hashing keeps of them.
+		label := *(**[sdr.NodeSize]byte)(unsafe.Pointer(&a[s]))
+		*(*[sdr.NodeSize]byte)(slots[s*sdr.NodeSize:]) = *label
 	}
 	l.h.Sum(node, out[:])
 }

@@ -120,7 +120,7 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, star
 	if err := js.stream.Rewind(); err != nil {
 		return err
 	}
-	if err := place.startLayer(ctx, layer); err != nil {
+	if err := place.startLayer(ctx, layer, startBlock); err != nil {
 		return err
 	}
 	for _, ln := range js.lanes {
@@ -190,7 +190,7 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, star
 				ln.nl.labelRange(node, n, parents, ln.cur, ln.prev)
 			}
 			node += n
-			if node%step == 0 {
+			if node%step == 0 || node == end {
 				err = place.hashed(node)
 			}
 		}

@@ -7,13 +7,16 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/pool"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"github.com/pc1-tiered/pc1-tiered/tier"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -362,25 +365,77 @@ func TestRunSpillMatchesReference(t *testing.T) {
 			}
 			f := newFixture(t, tc.sectorSize, tc.layers, tc.sectors)
 			for _, dram := range tc.dramBlocks {
-				t.Run(fmt.Sprintf("dram=%d-blocks", dram), func(t *testing.T) {
-					sectors, dirs := f.sectors(t, tc.sectors)
-					res, err := Run(context.Background(), Config{
-						Graph:       f.graph,
-						ParentCache: f.cache,
-						Layers:      tc.layers,
-						Sectors:     sectors,
-						Options:     Options{BlockSize: tc.blockSize, Parallel: tc.sectors, DRAMBudget: uint64(dram*tc.sectors) * tc.blockSize},
+				for _, engine := range []tier.Engine{tier.EngineURing, tier.EnginePread} {
+					t.Run(fmt.Sprintf("dram=%d-blocks/%v", dram, engine), func(t *testing.T) {
+						sectors, dirs := f.sectors(t, tc.sectors)
+						res, err := Run(context.Background(), Config{
+							Graph:       f.graph,
+							ParentCache: f.cache,
+							Layers:      tc.layers,
+							Sectors:     sectors,
+							Options: Options{BlockSize: tc.blockSize, Parallel: tc.sectors, DRAMBudget: uint64(dram*tc.sectors) * tc.blockSize,
+								SpillEngine: engine},
+						})
+						if engine == tier.EngineURing && err != nil && strings.Contains(err.Error(), "io_uring") {
+							t.Skipf("io_uring unavailable here: %v", err)
+						}
+						require.NoError(t, err)
+						require.Equal(t, engine.String(), res.Spill.Engine)
+						require.NotZero(t, res.Spill.DeviceReads)
+						require.NotNil(t, res.Spill)
+						require.LessOrEqual(t, res.PoolSize, res.DRAMBudget)
+						perLayer := int(tc.sectorSize / tc.blockSize)
+						if res.Spill.Window < perLayer {
+							require.NotZero(t, res.Spill.Demotions)
+						}
+						f.check(t, dirs)
 					})
-					require.NoError(t, err)
-					require.NotNil(t, res.Spill)
-					require.LessOrEqual(t, res.PoolSize, res.DRAMBudget)
-					perLayer := int(tc.sectorSize / tc.blockSize)
-					if res.Spill.Window < perLayer {
-						require.NotZero(t, res.Spill.Demotions)
-					}
-					f.check(t, dirs)
-				})
+				}
 			}
+		})
+	}
+}
+
+// TestRunSpillReadError fails a spilled read with EIO (through the spill
+// reader's fault seam) part-way through each layer kind: the run ends with
+// an error naming the file, the sector and the layer, no layer whose
+// labels were computed from the missing page is committed, and running the
+// same batch again resumes to byte-identical layers.
+func TestRunSpillReadError(t *testing.T) {
+	f := newFixture(t, 64<<10, 3, 1)
+	for _, tc := range []struct {
+		name  string
+		file  string // the suffix of the file whose read fails
+		layer int
+	}{
+		{name: "current layer", file: "layer-1.dat.partial", layer: 1},
+		{name: "previous layer", file: "layer-1.dat", layer: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sectors, dirs := f.sectors(t, 1)
+			var reads atomic.Int32
+			cfg := Config{
+				Graph: f.graph, ParentCache: f.cache, Layers: 3, Sectors: sectors,
+				Options: Options{BlockSize: 4 << 10, Parallel: 1, DRAMBudget: 3 * (4 << 10)},
+				readFault: func(path string, off int64, n int, err error) (int, error) {
+					if strings.HasSuffix(path, tc.file) && reads.Add(1) == 20 {
+						return 0, syscall.EIO
+					}
+					return n, err
+				},
+			}
+			_, err := Run(context.Background(), cfg)
+			require.ErrorIs(t, err, syscall.EIO)
+			require.ErrorContains(t, err, "sector 0 ("+dirs[0]+")")
+			require.ErrorContains(t, err, fmt.Sprintf("layer %d", tc.layer))
+			require.ErrorContains(t, err, tc.file)
+			require.NoFileExists(t, blockio.SectorDir(dirs[0]).Layer(tc.layer), "a layer labeled from a failed read is not committed")
+
+			cfg.readFault = nil
+			res, err := Run(context.Background(), cfg)
+			require.NoError(t, err)
+			require.Equal(t, tc.layer, res.Sectors[0].ResumedLayer, "the rerun resumes the failed layer")
+			f.check(t, dirs)
 		})
 	}
 }

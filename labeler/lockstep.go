@@ -189,7 +189,7 @@ func (g *groupLabeler) labelRange(first, count uint64, parents []uint32) {
 		ps := parents[i*sdr.Degree : (i+1)*sdr.Degree]
 		for s := range k {
 			l := g.nls[s]
-			l.parentAddrs(&l.addrs[i%ring], ps, degree, g.cur[s], g.prev[s])
+			l.parentAddrs(&l.addrs[i%ring], first+i, ps, degree, g.cur[s], g.prev[s])
 		}
 	}
 	for i := uint64(0); i < count; i++ {
@@ -198,7 +198,7 @@ func (g *groupLabeler) labelRange(first, count uint64, parents []uint32) {
 			for s := range k {
 				l := g.nls[s]
 				next := &l.addrs[ahead%ring]
-				l.parentAddrs(next, ps, degree, g.cur[s], g.prev[s])
+				l.parentAddrs(next, first+ahead, ps, degree, g.cur[s], g.prev[s])
 				// A parent's k labels are adjacent (laneIO): lanes 0 and
 				// k-1 touch every line they span.
 				if s == 0 || (s == k-1 && k > 2) {

@@ -12,13 +12,14 @@ import (
 // placer decides where the blocks of the two layers a job reads live.
 type placer interface {
 	// startLayer is called before the first block of a layer.
-	startLayer(ctx context.Context, layer int) error
+	startLayer(ctx context.Context, layer, startBlock int) error
 	// placeBlock makes block b of the current layer writable in cur.
 	placeBlock(ctx context.Context, b int) error
 	// written returns the ack for block b's write to the layer file, or nil.
 	written(b int) func()
-	// hashed is called as labeling passes node (every spillStepNodes nodes
-	// with a spill tier; never otherwise).
+	// hashed is called as labeling passes node: every spillStepNodes nodes
+	// with a spill tier, and at the end of every block before it is
+	// written. An error means the labels since the last call are wrong.
 	hashed(node uint64) error
 	// endLayer is called once the layer file is committed.
 	endLayer(ctx context.Context, layer int) error
@@ -38,7 +39,7 @@ type poolPlacer struct {
 	curIDs, prevIDs []pool.BlockID
 }
 
-func (p *poolPlacer) startLayer(context.Context, int) error { return nil }
+func (p *poolPlacer) startLayer(context.Context, int, int) error { return nil }
 
 // acquire takes one pool block and splits it between the lanes.
 func (p *poolPlacer) acquire(ctx context.Context) (pool.BlockID, error) {

@@ -61,7 +61,18 @@ type SpillResult struct {
 	// blocks read back into DRAM when a layer turned over.
 	Demotions, Promotions uint64
 	// ColdReads counts parent labels read from the spilled part of a
-	// layer; PrefetchedPages the pages asked for ahead of the hashing and
-	// LatePages those the hashing reached first and faulted in itself.
+	// layer; PrefetchedPages the pages read for them ahead of the hashing
+	// (one read serves every cold parent on its page in the look-ahead);
+	// LatePages the times the hashing waited for one, LateWait how long.
 	ColdReads, PrefetchedPages, LatePages uint64
+	LateWait                              time.Duration
+	// Engine is how spilled pages were read: "io_uring" or "pread".
+	Engine string
+	// DeviceReads and DeviceReadBytes are the reads the spill tier
+	// finished (O_DIRECT: each one went to the device), DeviceReadCPU the
+	// CPU its engines spent on them, PeakInFlight the most reads one job
+	// had in flight.
+	DeviceReads, DeviceReadBytes uint64
+	DeviceReadCPU                time.Duration
+	PeakInFlight                 int
 }

@@ -117,6 +117,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			ColdReads:       spill.counters.ColdReads.Load(),
 			PrefetchedPages: spill.counters.PrefetchedPages.Load(),
 			LatePages:       spill.counters.LatePages.Load(),
+			LateWait:        time.Duration(spill.counters.LateNanos.Load()),
+			DeviceReads:     spill.counters.DeviceReads.Load(),
+			DeviceReadBytes: spill.counters.DeviceReadBytes.Load(),
+			DeviceReadCPU:   time.Duration(spill.counters.DeviceReadCPUNanos.Load()),
+			PeakInFlight:    int(spill.counters.PeakInFlight.Load()),
+		}
+		if e, ok := spill.counters.Engine.Load().(string); ok {
+			res.Spill.Engine = e
 		}
 	}
 	if err := context.Cause(ctx); err != nil {

@@ -9,9 +9,9 @@ import (
 	"github.com/pc1-tiered/pc1-tiered/tier"
 )
 
-// spillStepNodes is how often (in nodes) a spilling job tells its
-// prefetcher where it is.
-const spillStepNodes = 256
+// spillStepNodes is how often (in nodes) a spilling job tells the tier
+// where it is.
+const spillStepNodes = tier.PassStepNodes
 
 // spillConfig is the batch-wide spill setting.
 type spillConfig struct {
@@ -54,6 +54,7 @@ func (r *run) newSpillPlacer(ctx context.Context, js *jobState, j *pool.Job) (*s
 		NodesPerBlock: js.nodesPerBlock,
 		BlockSize:     r.cfg.BlockSize,
 		Counters:      &r.spill.counters,
+		Reader:        tier.DeviceReaderOptions{Engine: r.cfg.SpillEngine, Fault: r.cfg.readFault},
 	})
 	if err != nil {
 		return nil, err
@@ -63,9 +64,9 @@ func (r *run) newSpillPlacer(ctx context.Context, js *jobState, j *pool.Job) (*s
 
 func (p *spillPlacer) blocks() int { return len(p.ln.cur.blocks) }
 
-func (p *spillPlacer) startLayer(_ context.Context, layer int) error {
+func (p *spillPlacer) startLayer(_ context.Context, layer, startBlock int) error {
 	p.file = p.ln.file
-	return p.t.StartLayer(layer, p.file.TempPath(), p.blocks(), p.ln.cur)
+	return p.t.StartLayer(layer, p.file.TempPath(), p.blocks(), startBlock, p.ln.cur)
 }
 
 func (p *spillPlacer) placeBlock(ctx context.Context, b int) error {
@@ -74,17 +75,14 @@ func (p *spillPlacer) placeBlock(ctx context.Context, b int) error {
 
 func (p *spillPlacer) written(int) func() { return p.t.Written() }
 
-func (p *spillPlacer) hashed(node uint64) error {
-	p.t.Hashed(node)
-	return nil
-}
+func (p *spillPlacer) hashed(node uint64) error { return p.t.Hashed(node) }
 
 func (p *spillPlacer) endLayer(ctx context.Context, layer int) error {
-	return p.t.EndLayer(ctx, layer == p.run.cfg.Layers)
+	return p.t.EndLayer(ctx, blockio.SectorDir(p.ln.sector.Dir).Layer(layer), layer == p.run.cfg.Layers)
 }
 
 func (p *spillPlacer) loadPrev(ctx context.Context, layer int) error {
-	return p.t.LoadPrev(ctx, blockio.SectorDir(p.ln.sector.Dir).Layer(layer), p.blocks(), p.ln.prev)
+	return p.t.LoadPrev(ctx, blockio.SectorDir(p.ln.sector.Dir).Layer(layer), p.ln.prev)
 }
 
 func (p *spillPlacer) close() { p.t.Close() }

@@ -11,7 +11,6 @@ import (
 	"github.com/pc1-tiered/pc1-tiered/labeler"
 	"github.com/pc1-tiered/pc1-tiered/measure"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
-	"github.com/pc1-tiered/pc1-tiered/tier"
 )
 
 // shaMeasureTime is how long the SHA-256 reference rate is measured before
@@ -194,13 +193,21 @@ func newReport(cfg *labeler.Config, res *labeler.Result, m *measurement) *Report
 			PrefetchedPages:   sp.PrefetchedPages,
 			LatePages:         sp.LatePages,
 			SpillBytesWritten: sp.Demotions * res.BlockSize,
-			SpillBytesRead:    (sp.PrefetchedPages + sp.LatePages) * tier.PageSize,
+			SpillBytesRead:    sp.DeviceReadBytes,
+			LateWaitSeconds:   sp.LateWait.Seconds(),
+			Engine:            sp.Engine,
+			DeviceReads:       sp.DeviceReads,
+			PeakReadsInFlight: sp.PeakInFlight,
+		}
+		if sp.DeviceReads > 0 {
+			r.Spill.CPUPerDeviceRead = sp.DeviceReadCPU.Seconds() / float64(sp.DeviceReads)
 		}
 		if nodes := uint64(len(res.Sectors)) * uint64(cfg.Layers) * g.Nodes(); nodes > 0 {
 			r.Spill.ColdReadsPerNode = float64(sp.ColdReads) / float64(nodes)
+			r.Spill.PagesPerNode = float64(sp.DeviceReads) / float64(nodes)
 		}
-		if pages := sp.PrefetchedPages + sp.LatePages; m.on && pages > 0 {
-			r.Spill.PrefetchedInTime = max(0, 1-float64(m.io.MajorFaults)/float64(pages))
+		if sp.PrefetchedPages > 0 {
+			r.Spill.PrefetchedInTime = max(0, 1-float64(sp.LatePages)/float64(sp.PrefetchedPages))
 		}
 	}
 	if res.Wall > 0 {

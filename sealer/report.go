@@ -43,14 +43,28 @@ type SpillReport struct {
 	// ColdReadsPerNode is that per node labeled (ARCHITECTURE.md's table).
 	ColdReads        uint64  `json:"cold_reads"`
 	ColdReadsPerNode float64 `json:"cold_reads_per_node"`
-	// PrefetchedPages counts 4 KiB pages asked for ahead of the hashing,
-	// LatePages pages the hashing reached first. Major faults beyond
-	// LatePages are prefetches that did not arrive in time.
-	PrefetchedPages uint64 `json:"prefetched_pages"`
-	LatePages       uint64 `json:"late_pages"`
-	// PrefetchedInTime is the share of spilled pages that were in DRAM
-	// when the hashing reached them: 1 - major faults / pages read.
+	// PrefetchedPages counts 4 KiB pages read ahead of the hashing (one
+	// read serves every cold parent on its page in the look-ahead);
+	// LatePages the times the hashing waited for one, LateWaitSeconds how
+	// long in all.
+	PrefetchedPages uint64  `json:"prefetched_pages"`
+	LatePages       uint64  `json:"late_pages"`
+	LateWaitSeconds float64 `json:"late_wait_seconds"`
+	// PrefetchedInTime is the share of page reads the hashing did not
+	// wait for: 1 - late / prefetched.
 	PrefetchedInTime float64 `json:"prefetched_in_time"`
+	// Engine is how spilled pages were read: io_uring, or a pool of pread
+	// goroutines where the host disables io_uring.
+	Engine string `json:"read_engine"`
+	// DeviceReads counts the O_DIRECT page reads (each one went to the
+	// device); CPUPerDeviceRead is the CPU the read engines spent per read
+	// (submitting, reaping, completing: not the hashing's);
+	// PeakReadsInFlight the most reads one job had in flight.
+	DeviceReads       uint64  `json:"device_reads"`
+	CPUPerDeviceRead  float64 `json:"cpu_seconds_per_device_read"`
+	PeakReadsInFlight int     `json:"peak_reads_in_flight"`
+	// PagesPerNode is DeviceReads per node labeled.
+	PagesPerNode float64 `json:"device_reads_per_node"`
 	// SpillBytesWritten is what left DRAM for the device; it is layer-file
 	// data written anyway, so the spill tier adds no writes.
 	SpillBytesWritten uint64 `json:"spill_bytes_written"`
@@ -138,9 +152,9 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "spill: DRAM budget %s, peak DRAM %s (layer-file cache %s); per job %d expander + %d window blocks in DRAM; %d demotions, %d promotions\n",
 			humanize.IBytes(r.DRAMBudgetBytes), humanize.IBytes(r.PeakDRAMBytes), humanize.IBytes(r.PeakLayerCacheBytes),
 			sp.ExpanderBlocks, sp.WindowBlocks, sp.Demotions, sp.Promotions)
-		fmt.Fprintf(&b, "spill reads: %.3f cold reads per node, %d pages prefetched, %d reached first by the hashing, %.1f%% in time; device read %s, %d major faults, %.2fs stalled\n",
-			sp.ColdReadsPerNode, sp.PrefetchedPages, sp.LatePages, 100*sp.PrefetchedInTime,
-			humanize.IBytes(r.DeviceReadBytes), r.MajorFaults, r.StallSeconds)
+		fmt.Fprintf(&b, "spill reads (%s, O_DIRECT): %.3f cold parents per node, %d pages read (%.3f per node), %.1f µs CPU per read, up to %d in flight; the hashing waited %d times, %.2fs (%.1f%% in time); %.2fs stalled\n",
+			sp.Engine, sp.ColdReadsPerNode, sp.DeviceReads, sp.PagesPerNode, sp.CPUPerDeviceRead*1e6, sp.PeakReadsInFlight,
+			sp.LatePages, sp.LateWaitSeconds, 100*sp.PrefetchedInTime, r.StallSeconds)
 	}
 	for _, s := range r.Sectors {
 		fmt.Fprintf(&b, "  sector %d  %s  hash %.2fs  pool wait %.2fs  core wait %.2fs  stalled %.2fs  sync %.2fs",

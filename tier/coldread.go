@@ -1,0 +1,478 @@
+package tier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/pc1-tiered/pc1-tiered/blockio"
+	"github.com/pc1-tiered/pc1-tiered/sdr"
+)
+
+const (
+	// PrefetchAheadNodes is how far ahead of the hashing the prefetcher
+	// reads spilled pages: at ~0.5-3 cold pages per node, some 250-1500
+	// reads a job keeps asked for, enough to keep the device's queue full,
+	// and a bound on the buffers they hold (at most ~6 MiB a job).
+	PrefetchAheadNodes = 512
+	// coldBatchNodes is how many nodes' cold parents the prefetcher hands
+	// the hashing at once: one channel operation per batch, not per page.
+	coldBatchNodes = 32
+	// coldSubmit is the most reads handed to the reader in one call: the
+	// engine submits (and the kernel starts) them together.
+	coldSubmit = 32
+	// PassStepNodes is how often (in nodes) the hashing reports where it
+	// is (JobSpill.Hashed): the pages of the nodes it passed go back to the
+	// reader then, so this bounds the pages the hashing holds.
+	PassStepNodes = 64
+	// coldHeldPages bounds the pages the prefetcher holds for its
+	// look-ahead, whatever the share of cold parents: a layer all on the
+	// device asks up to 14 pages per node.
+	coldHeldPages = 1024
+	// coldBuffers is the page buffers a job's reader owns (4 KiB each, 8
+	// MiB a job, outside the DRAM budget): the prefetcher's held pages and
+	// the node it is on, the pages the hashing holds since its last report
+	// (and the few nodes its addresses run ahead), and a batch in flight.
+	coldBuffers = coldHeldPages + sdr.Degree*(1+PassStepNodes+8) + 2*coldSubmit
+)
+
+// coldEntry is one spilled parent of one node, in the order the hashing
+// reads them: its page, and where in it the label is.
+type coldEntry struct {
+	node uint64
+	page Page
+	off  uint32
+}
+
+// coldBatch is a run of consecutive nodes' cold parents.
+type coldBatch struct {
+	entries []coldEntry
+	// end is the first node after the batch.
+	end uint64
+	err error
+}
+
+// ColdLabels is where a spilling job's hashing finds the labels of its
+// spilled parents. A prefetcher goroutine walks the parent cache
+// PrefetchAheadNodes ahead of the hashing, picks the parents that fall in
+// spilled blocks (the same rule the hashing's view follows), reads each
+// distinct 4 KiB page once for its whole look-ahead with O_DIRECT through
+// a DeviceReader (batched through io_uring where the host allows), and
+// hands the hashing, node by node, the page and offset of every spilled
+// parent in the order the hashing asks for them. The hashing waits only
+// for a page that is late. Pages are the reader's buffers, counted and
+// bounded: nothing is in the page cache, and each buffer goes back to the
+// reader once the hashing has passed the last node that read it.
+//
+// Next is called by the hashing goroutine only; Passed by the job's
+// goroutine (the same one). The prefetcher owns everything else.
+type ColdLabels struct {
+	r      *DeviceReader
+	cur    File
+	prev   File
+	curOK  bool
+	prevOK bool
+
+	stream        *blockio.ParentStream
+	nodes         uint64
+	nodesPerBlock uint64
+	plan          SpillPlan
+	counts        *SpillCounters
+
+	// The layer the prefetcher is on.
+	batches chan coldBatch
+	stop    chan struct{}
+	done    chan struct{}
+	pos     atomic.Uint64
+	// written counts the blocks of the layer being written that are on
+	// the device (its writer acks them in order). A page of this layer is
+	// read only once its block is: read earlier, its bytes would be what
+	// the device held before the write.
+	written atomic.Uint64
+
+	// The hashing's side: the batch it reads (next entry at at), and the
+	// entries it has read whose pages it still holds, in node order.
+	batch   coldBatch
+	at      int
+	held    []coldEntry
+	err     error
+	zero    [sdr.NodeSize]byte
+	lateNow time.Duration
+	late    atomic.Uint64
+}
+
+func newColdLabels(r *DeviceReader, parentCache string, nodes, nodesPerBlock uint64, plan SpillPlan, counts *SpillCounters) (*ColdLabels, error) {
+	// The prefetcher needs no speed, only little memory: small chunks.
+	s, err := blockio.OpenParentStream(parentCache, nodes, 4<<10, 1)
+	if err != nil {
+		return nil, fmt.Errorf("prefetcher: %w", err)
+	}
+	return &ColdLabels{r: r, stream: s, nodes: nodes, nodesPerBlock: nodesPerBlock, plan: plan, counts: counts}, nil
+}
+
+// startLayer starts reading ahead for layer from node start (a resumed
+// layer starts past its durable prefix), with the most recent window
+// blocks of the layer in DRAM; cur and prev are the layer files opened in
+// the reader (prevOK false in layer 1, which has no previous layer).
+func (c *ColdLabels) startLayer(layer int, start uint64, window int, cur File, prev File, prevOK bool) {
+	c.cur, c.curOK, c.prev, c.prevOK = cur, true, prev, prevOK
+	c.pos.Store(start)
+	c.written.Store(0)
+	c.batch, c.at, c.err = coldBatch{end: start}, 0, nil
+	c.batches = make(chan coldBatch, PrefetchAheadNodes/coldBatchNodes+1)
+	c.stop = make(chan struct{})
+	c.done = make(chan struct{})
+	go c.run(layer, start, uint64(window), c.stop, c.done)
+}
+
+// stopLayer returns once the prefetcher has stopped and every page of the
+// layer is back with the reader.
+func (c *ColdLabels) stopLayer() {
+	if c.stop == nil {
+		return
+	}
+	close(c.stop)
+	<-c.done
+	c.stop = nil
+	// Pages handed over but not read, and pages read but not passed.
+	for _, e := range c.batch.entries[c.at:] {
+		c.r.Release(e.page)
+	}
+	for b := range c.batches {
+		for _, e := range b.entries {
+			c.r.Release(e.page)
+		}
+	}
+	c.Passed(^uint64(0))
+	c.batch = coldBatch{}
+}
+
+func (c *ColdLabels) close() {
+	c.stopLayer()
+	c.stream.Close()
+}
+
+// Next returns the address of the label of the next spilled parent the
+// hashing reads, a parent of node v. On a read error it returns the
+// address of a zero label and keeps the error for Err: the hashing loop
+// makes no error checks, its caller does, before anything it labeled is
+// written.
+//
+// This is on the hot path: it allocates nothing.
+func (c *ColdLabels) Next(v uint64) uintptr {
+	for c.at == len(c.batch.entries) {
+		if c.err != nil {
+			return uintptr(unsafe.Pointer(&c.zero[0]))
+		}
+		select {
+		case c.batch = <-c.batches:
+		default:
+			// The prefetcher is behind the hashing.
+			start := time.Now()
+			c.batch = <-c.batches
+			c.lateNow += time.Since(start)
+			c.late.Add(1)
+		}
+		c.at = 0
+		if c.batch.err != nil {
+			c.err = c.batch.err
+			c.batch.entries = nil
+		}
+	}
+	e := c.batch.entries[c.at]
+	c.at++
+	c.held = append(c.held, e)
+	if e.node != v {
+		// The prefetcher and the hashing disagree about which parents are
+		// spilled: a bug, and labels would be wrong. Stop the job.
+		c.err = fmt.Errorf("spill: prefetched a cold parent of node %d where the hashing reads one of node %d", e.node, v)
+		return uintptr(unsafe.Pointer(&c.zero[0]))
+	}
+	b, err := c.r.Wait(e.page)
+	if err != nil {
+		c.err = err
+		return uintptr(unsafe.Pointer(&c.zero[0]))
+	}
+	return uintptr(unsafe.Pointer(&b[e.off]))
+}
+
+// Passed tells the prefetcher the hashing is at node v: the pages of the
+// nodes before it go back to the reader, and the look-ahead moves on.
+func (c *ColdLabels) Passed(v uint64) {
+	k := 0
+	for k < len(c.held) && c.held[k].node < v {
+		c.r.Release(c.held[k].page)
+		k++
+	}
+	c.held = append(c.held[:0], c.held[k:]...)
+	if v != ^uint64(0) {
+		c.pos.Store(v)
+	}
+}
+
+// Err is the first error of the layer's cold reads.
+func (c *ColdLabels) Err() error { return c.err }
+
+// pageKey names one page of one of the two layer files, as read for the
+// labels of one block: with blocks smaller than a page, a page read for
+// one block holds stale bytes of the next ones, not yet written.
+type pageKey struct {
+	prev  bool
+	block int64
+	page  int64
+}
+
+func (c *ColdLabels) run(layer int, start, w uint64, stop, done chan struct{}) {
+	defer close(done)
+	defer close(c.batches)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	p := coldPrefetch{c: c, ctx: ctx, stop: stop, held: make(map[pageKey]heldPage), first: start}
+	defer p.drop(^uint64(0))
+	if err := p.walk(layer, start, w); err != nil && !errors.Is(err, errStopped) {
+		p.send(coldBatch{end: p.first, err: err})
+	}
+}
+
+// errStopped ends a prefetch whose layer was stopped.
+var errStopped = errors.New("prefetch stopped")
+
+// coldPrefetch is the prefetcher goroutine's state for one layer.
+type coldPrefetch struct {
+	c    *ColdLabels
+	ctx  context.Context
+	stop chan struct{}
+
+	// held are the pages the prefetcher holds a reference on; order lists
+	// them by the node that last asked, to drop those the hashing passed.
+	held  map[pageKey]heldPage
+	order []pageNeed
+	// entries are the cold parents of nodes [first, ...) not handed over
+	// yet; pending those whose page is in the submission being built.
+	entries []coldEntry
+	pending []pendingEntry
+	reqs    []PageRead
+	keys    []pageKey
+	pages   [coldSubmit]Page
+	first   uint64
+	cold    uint64
+}
+
+type pageNeed struct {
+	key  pageKey
+	node uint64
+}
+
+type pendingEntry struct {
+	entry int
+	key   pageKey
+}
+
+// heldPage is a page the prefetcher holds a reference on (asked: its read
+// was submitted, so page is valid), with the last node of the look-ahead
+// that reads it.
+type heldPage struct {
+	page  Page
+	asked bool
+	last  uint64
+}
+
+func (p *coldPrefetch) walk(layer int, start, w uint64) error {
+	c := p.c
+	if err := c.stream.Rewind(); err != nil {
+		return fmt.Errorf("prefetcher: %w", err)
+	}
+	wait := time.NewTimer(time.Hour)
+	defer wait.Stop()
+	exp := uint64(c.plan.Expander)
+	npb := c.nodesPerBlock
+	const labelsPerPage = PageSize / sdr.NodeSize
+	for {
+		chunkFirst, parents, err := c.stream.Next()
+		if errors.Is(err, io.EOF) {
+			return p.flush(c.nodes)
+		}
+		if err != nil {
+			return fmt.Errorf("prefetcher: %w", err)
+		}
+		n := uint64(len(parents)) / sdr.Degree
+		for i := uint64(0); i < n; i++ {
+			v := chunkFirst + i
+			if v < start {
+				continue
+			}
+			if v-p.first >= coldBatchNodes {
+				if err := p.flush(v); err != nil {
+					return err
+				}
+			}
+			vb := v / npb
+			for {
+				pos := c.pos.Load()
+				p.drop(pos)
+				// Node v's cold base parents lie in blocks up to vb - w,
+				// which must be on the device before they are read; the
+				// hashing's own placement waits for the same writes, so
+				// this never waits for the hashing to pass v.
+				if v < pos+PrefetchAheadNodes && len(p.held) < coldHeldPages && vb < c.written.Load()+w {
+					break
+				}
+				// Ahead enough: hand over what is ready and wait.
+				if err := p.flush(v); err != nil {
+					return err
+				}
+				wait.Reset(20 * time.Microsecond)
+				select {
+				case <-p.stop:
+					return errStopped
+				case <-wait.C:
+				}
+			}
+			ps := parents[i*sdr.Degree : (i+1)*sdr.Degree]
+			for s := 0; s < sdr.BaseDegree; s++ {
+				if q := uint64(ps[s]); q/npb+w <= vb {
+					p.use(pageKey{block: int64(q / npb), page: int64(q / labelsPerPage)}, q, v)
+				}
+			}
+			if layer > 1 {
+				for s := sdr.BaseDegree; s < sdr.Degree; s++ {
+					if q := uint64(ps[s]); q/npb >= exp {
+						p.use(pageKey{prev: true, block: int64(q / npb), page: int64(q / labelsPerPage)}, q, v)
+					}
+				}
+			}
+			if len(p.reqs) > coldSubmit-sdr.Degree {
+				if err := p.submit(); err != nil {
+					return err
+				}
+			}
+		}
+		c.counts.ColdReads.Add(p.cold)
+		p.cold = 0
+		select {
+		case <-p.stop:
+			return errStopped
+		default:
+		}
+	}
+}
+
+// use adds the cold parent q of node v, on page k.
+func (p *coldPrefetch) use(k pageKey, q, v uint64) {
+	const labelsPerPage = PageSize / sdr.NodeSize
+	e := coldEntry{node: v, off: uint32(q%labelsPerPage) * sdr.NodeSize}
+	h, ok := p.held[k]
+	switch {
+	case !ok:
+		p.reqs = append(p.reqs, PageRead{File: p.c.fileOf(k.prev), Off: k.page * PageSize})
+		p.keys = append(p.keys, k)
+		fallthrough
+	case !h.asked:
+		p.pending = append(p.pending, pendingEntry{entry: len(p.entries), key: k})
+	default:
+		p.c.r.Retain(h.page)
+		e.page = h.page
+	}
+	h.last = v
+	p.held[k] = h
+	p.order = append(p.order, pageNeed{key: k, node: v})
+	p.entries = append(p.entries, e)
+	p.cold++
+}
+
+// submit asks for the pages collected so far and gives their entries a
+// reference each.
+func (p *coldPrefetch) submit() error {
+	if len(p.reqs) == 0 {
+		return nil
+	}
+	r := p.c.r
+	pages := p.pages[:len(p.reqs)]
+	if err := r.ReadBatch(p.ctx, p.reqs, pages); err != nil {
+		// The job fails (or its layer was stopped); the pages this batch
+		// got go back when the reader closes.
+		if p.ctx.Err() != nil {
+			return errStopped
+		}
+		return err
+	}
+	p.c.counts.PrefetchedPages.Add(uint64(len(p.reqs)))
+	for i, k := range p.keys {
+		h := p.held[k]
+		h.page, h.asked = pages[i], true
+		p.held[k] = h
+	}
+	for _, pe := range p.pending {
+		h := p.held[pe.key]
+		r.Retain(h.page)
+		p.entries[pe.entry].page = h.page
+	}
+	p.reqs, p.keys, p.pending = p.reqs[:0], p.keys[:0], p.pending[:0]
+	return nil
+}
+
+// flush hands the hashing the cold parents of the nodes before end.
+func (p *coldPrefetch) flush(end uint64) error {
+	if err := p.submit(); err != nil {
+		return err
+	}
+	if err := p.send(coldBatch{entries: p.entries, end: end}); err != nil {
+		for _, e := range p.entries {
+			p.c.r.Release(e.page) // every entry has its page: submit succeeded
+		}
+		p.entries = nil
+		return err
+	}
+	p.entries, p.first = nil, end
+	return nil
+}
+
+func (p *coldPrefetch) send(b coldBatch) error {
+	select {
+	case p.c.batches <- b:
+		return nil
+	case <-p.stop:
+		return errStopped
+	}
+}
+
+// drop releases the pages no node from before on reads.
+func (p *coldPrefetch) drop(before uint64) {
+	k := 0
+	for k < len(p.order) && p.order[k].node < before {
+		n := p.order[k]
+		if h, ok := p.held[n.key]; ok && h.last == n.node {
+			if h.asked {
+				p.c.r.Release(h.page)
+			}
+			delete(p.held, n.key)
+		}
+		k++
+	}
+	p.order = append(p.order[:0], p.order[k:]...)
+}
+
+func (c *ColdLabels) fileOf(prev bool) File {
+	if prev {
+		return c.prev
+	}
+	return c.cur
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -125,3 +125,34 @@ func TestParentsAllocateNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestRoundTableMatchesRoundFunction checks every entry of the tabulated
+// round function against the x/crypto formulation, for graphs of several
+// half widths.
+func TestRoundTableMatchesRoundFunction(t *testing.T) {
+	for _, tc := range []struct {
+		proof    string
+		halfBits uint
+	}{
+		{"StackedDrg2KiBV1", 5},
+		{"StackedDrg8MiBV1_1", 11},
+		{"StackedDrg512MiBV1_1", 14},
+	} {
+		t.Run(tc.proof, func(t *testing.T) {
+			p, err := ProofByName(tc.proof)
+			require.NoError(t, err)
+			g, err := NewProofGraph(p)
+			require.NoError(t, err)
+			require.Equal(t, tc.halfBits, g.halfBits)
+			table := g.roundTable()
+			n := uint64(1) << g.halfBits
+			require.Len(t, table, int(feistelRounds*n))
+			for r := range uint64(feistelRounds) {
+				for right := range n {
+					want := referenceFeistelRound(right, g.feistelKeys[r], g.rightMask)
+					require.Equal(t, uint32(want), table[r*n+right], "round %d right %d", r, right)
+				}
+			}
+		})
+	}
+}

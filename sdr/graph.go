@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/bits"
+	"sync"
 )
 
 const (
@@ -45,6 +46,10 @@ type Graph struct {
 	halfBits       uint
 	rightMask      uint64
 	leftMask       uint64
+	// roundTable returns buildRoundTable's table, built on first use so
+	// that a Graph made only to name a cache or label from one costs
+	// nothing; sync.OnceValue keeps the Graph safe for concurrent use.
+	roundTable func() []uint32
 }
 
 // NewGraph builds the graph for a sector of sectorSize bytes. The size must
@@ -74,6 +79,7 @@ func NewGraph(sectorSize uint64, porepID [32]byte, api APIVersion) (*Graph, erro
 	}
 	g.rightMask = uint64(1)<<g.halfBits - 1
 	g.leftMask = g.rightMask << g.halfBits
+	g.roundTable = sync.OnceValue(g.buildRoundTable)
 	return g, nil
 }
 
@@ -169,8 +175,9 @@ func (g *Graph) BaseParents(node uint64, out *[BaseDegree]uint32) {
 // ExpanderParents writes the eight Feistel expander parents of node, all in
 // the previous layer.
 func (g *Graph) ExpanderParents(node uint64, out *[ExpanderDegree]uint32) {
+	rounds := g.roundTable()
 	for i := range out {
-		permuted := g.permute(node*ExpanderDegree + uint64(i))
+		permuted := g.permute(node*ExpanderDegree+uint64(i), rounds)
 		if g.api == APIVersion1_0 {
 			// API 1.0.0 truncated before dividing; it matters only when the
 			// domain exceeds 2^32 (32 GiB and 64 GiB V1 proofs).
@@ -182,31 +189,49 @@ func (g *Graph) ExpanderParents(node uint64, out *[ExpanderDegree]uint32) {
 }
 
 // permute is the Feistel permutation of [0, expanderDomain), cycle-walking
-// the power-of-four network until the value falls inside the domain.
-func (g *Graph) permute(x uint64) uint64 {
-	u := g.feistelEncode(x)
+// the power-of-four network until the value falls inside the domain. rounds
+// is roundTable's result.
+func (g *Graph) permute(x uint64, rounds []uint32) uint64 {
+	u := g.feistelEncode(x, rounds)
 	for u >= g.expanderDomain {
-		u = g.feistelEncode(u)
+		u = g.feistelEncode(u, rounds)
 	}
 	return u
 }
 
-func (g *Graph) feistelEncode(x uint64) uint64 {
-	left := (x & g.leftMask) >> g.halfBits
+func (g *Graph) feistelEncode(x uint64, rounds []uint32) uint64 {
+	h := g.halfBits
+	left := (x & g.leftMask) >> h
 	right := x & g.rightMask
-	for _, k := range g.feistelKeyWords {
-		left, right = right, left^g.feistelRound(right, k)
+	left, right = right, left^uint64(rounds[right])
+	left, right = right, left^uint64(rounds[1<<h|right])
+	left, right = right, left^uint64(rounds[2<<h|right])
+	return left<<h | right
+}
+
+// buildRoundTable tabulates the round function: round r of right is entry
+// r<<halfBits | right. A round only ever sees a half-width value, so the
+// whole function is 3 x 2^halfBits hashes (at most 786432, for 2^32 nodes;
+// 3 MiB), while a full cache hashes ~48 times per node: 2^35 hashes for
+// 32 GiB. A lookup is a few ns, a hash at best ~100.
+func (g *Graph) buildRoundTable() []uint32 {
+	n := uint64(1) << g.halfBits
+	t := make([]uint32, feistelRounds*n)
+	for r, k := range g.feistelKeyWords {
+		for right := range n {
+			t[uint64(r)*n+right] = uint32(g.feistelRound(right, k))
+		}
 	}
-	return left<<g.halfBits | right
+	return t
 }
 
 // feistelRound is the reference's round function: the first 8 bytes,
 // big-endian, of BLAKE2b-512 over right and the key, both big-endian, masked
-// to the half width. It is ~48 hashes per node and so nearly all of the
-// parent cache's cost; the general-purpose blake2b API spent most of each
-// call on state setup, padding and copying for what is always one 16-byte
-// block, hence the specialised feistelBlake2b. keyWord is a feistelKeyWords
-// entry.
+// to the half width. Only buildRoundTable calls it now, but its cost is
+// still the table's (and what a 32 GiB graph's first use waits for): the
+// general-purpose blake2b API spent most of each call on state setup,
+// padding and copying for what is always one 16-byte block, hence the
+// specialised feistelBlake2b. keyWord is a feistelKeyWords entry.
 func (g *Graph) feistelRound(right, keyWord uint64) uint64 {
 	return bits.ReverseBytes64(feistelBlake2b(bits.ReverseBytes64(right), keyWord)) & g.rightMask
 }

@@ -33,7 +33,9 @@ type Graph struct {
 	api     APIVersion
 	porepID [32]byte
 
-	drgSeed     [28]byte
+	// drgKey is the first 7 words of every node's ChaCha8 key; the node
+	// index is the eighth.
+	drgKey      [7]uint32
 	feistelKeys [4]uint64
 	// feistelKeyWords are the round keys as the second message word of
 	// feistelBlake2b: the reference hashes each key big-endian, BLAKE2b
@@ -63,7 +65,9 @@ func NewGraph(sectorSize uint64, porepID [32]byte, api APIVersion) (*Graph, erro
 	}
 	g := &Graph{nodes: sectorSize / NodeSize, api: api, porepID: porepID}
 	drg := domainSeed("Filecoin_DRSample", porepID)
-	copy(g.drgSeed[:], drg[:28])
+	for i := range g.drgKey {
+		g.drgKey[i] = binary.LittleEndian.Uint32(drg[4*i:])
+	}
 	fk := domainSeed("Filecoin_Feistel", porepID)
 	for i := range g.feistelKeys {
 		g.feistelKeys[i] = binary.LittleEndian.Uint64(fk[8*i:])
@@ -133,12 +137,17 @@ func (g *Graph) BaseParents(node uint64, out *[BaseDegree]uint32) {
 		*out = [BaseDegree]uint32{}
 		return
 	}
-	var key [32]byte
-	copy(key[:28], g.drgSeed[:])
-	binary.LittleEndian.PutUint32(key[28:], uint32(node))
+	k := &g.drgKey
+	state := [16]uint32{
+		0x61707865, 0x3320646e, 0x79622d32, 0x6b206574,
+		k[0], k[1], k[2], k[3], k[4], k[5], k[6], uint32(node),
+		0, 0, 0, 0,
+	}
 	// Five parents draw two u64 each: 20 words, two ChaCha blocks.
 	var words [32]uint32
-	chacha8Blocks(&key, words[:])
+	chacha8Block(&state, (*[16]uint32)(words[:16]))
+	state[12] = 1
+	chacha8Block(&state, (*[16]uint32)(words[16:]))
 	next := 0
 	nextU64 := func() uint64 {
 		v := uint64(words[next]) | uint64(words[next+1])<<32

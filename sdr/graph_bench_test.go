@@ -50,13 +50,17 @@ func BenchmarkBaseParents(b *testing.B) {
 }
 
 func BenchmarkExpanderParents(b *testing.B) {
-	g := benchGraph(b, "StackedDrg512MiBV1_1")
-	var ps [ExpanderDegree]uint32
-	g.ExpanderParents(2, &ps)
-	b.ReportAllocs()
-	defer reportCPU(b)()
-	for i := 0; b.Loop(); i++ {
-		g.ExpanderParents(benchNode(g, i), &ps)
+	for _, name := range []string{"StackedDrg512MiBV1_1", "StackedDrg32GiBV1_1"} {
+		b.Run(name, func(b *testing.B) {
+			g := benchGraph(b, name)
+			var ps [ExpanderDegree]uint32
+			g.ExpanderParents(2, &ps)
+			b.ReportAllocs()
+			defer reportCPU(b)()
+			for i := 0; b.Loop(); i++ {
+				g.ExpanderParents(benchNode(g, i), &ps)
+			}
+		})
 	}
 }
 

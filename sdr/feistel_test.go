@@ -137,6 +137,7 @@ func TestRoundTableMatchesRoundFunction(t *testing.T) {
 		{"StackedDrg2KiBV1", 5},
 		{"StackedDrg8MiBV1_1", 11},
 		{"StackedDrg512MiBV1_1", 14},
+		{"StackedDrg32GiBV1_1", 17},
 	} {
 		t.Run(tc.proof, func(t *testing.T) {
 			p, err := ProofByName(tc.proof)

@@ -94,3 +94,17 @@ func reportCPU(b *testing.B) func() {
 		b.ReportMetric(float64(processCPU(b)-start)/float64(b.N), "cpu-ns/op")
 	}
 }
+
+// BenchmarkBuildRoundTable is what a graph's first expander parents wait
+// for: 3 x 2^halfBits specialised BLAKE2b calls.
+func BenchmarkBuildRoundTable(b *testing.B) {
+	for _, name := range []string{"StackedDrg512MiBV1_1", "StackedDrg32GiBV1_1"} {
+		b.Run(name, func(b *testing.B) {
+			g := benchGraph(b, name)
+			defer reportCPU(b)()
+			for b.Loop() {
+				g.buildRoundTable()
+			}
+		})
+	}
+}

@@ -87,6 +87,9 @@ type Config struct {
 	// with LockOptions, and releases them when it returns (lock.go).
 	Locks       *blockio.SectorLocks
 	LockOptions blockio.LockOptions
+	// Faults, if set, sees every write and sync of the layer files,
+	// progress logs and metadata (blockio's fault seam; tests).
+	Faults blockio.Injector
 
 	// portable forces the copy-and-crypto/sha256 hashing path, so tests
 	// check it on machines that have the SHA extensions.
@@ -341,7 +344,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// the next run's resume read.
 	starts := make([]sectorStart, len(cfg.Sectors))
 	for i, s := range cfg.Sectors {
-		if starts[i], err = planStart(s, blockio.NewSectorMeta(cfg.Graph, s.ReplicaID, cfg.Layers)); err != nil {
+		if starts[i], err = planStart(s, blockio.NewSectorMeta(cfg.Graph, s.ReplicaID, cfg.Layers), blockio.WithFaults(cfg.Faults)); err != nil {
 			return nil, fmt.Errorf("sector %d (%s): %w", i, s.Dir, err)
 		}
 	}
@@ -557,7 +560,7 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 				// Recorded before the rename: a committed layer always has
 				// its checksum on record.
 				ln.meta.LayerChecksums = append(ln.meta.LayerChecksums[:layer-1], checksumText(crc))
-				return blockio.WriteSectorMeta(ln.sector.Dir, ln.meta)
+				return blockio.WriteSectorMeta(ln.sector.Dir, ln.meta, blockio.WithFaults(r.cfg.Faults))
 			})
 			ln.file = nil
 			if err != nil {
@@ -667,9 +670,9 @@ func (r *run) openLayer(js *jobState, layer int, resume bool, blocks int) (int, 
 		var durable int64
 		var err error
 		if resume {
-			ln.file, durable, err = blockio.ResumeLayerFile(ln.sector.Dir, layer, size, int64(blockSize))
+			ln.file, durable, err = blockio.ResumeLayerFile(ln.sector.Dir, layer, size, int64(blockSize), blockio.WithFaults(r.cfg.Faults))
 		} else {
-			ln.file, err = blockio.CreateLayerFile(ln.sector.Dir, layer, size)
+			ln.file, err = blockio.CreateLayerFile(ln.sector.Dir, layer, size, blockio.WithFaults(r.cfg.Faults))
 		}
 		if err != nil {
 			return 0, js.laneErr(ln, err)

@@ -11,8 +11,8 @@ import (
 // WriteFileAtomic writes data to path through a temporary file in the same
 // directory, synced and renamed, so readers see the old content or the new,
 // never a torn mix.
-func WriteFileAtomic(path string, data []byte) error {
-	a, err := CreateAtomic(path)
+func WriteFileAtomic(path string, data []byte, opts ...FileOption) error {
+	a, err := CreateAtomic(path, opts...)
 	if err != nil {
 		return err
 	}
@@ -30,15 +30,16 @@ func WriteFileAtomic(path string, data []byte) error {
 type AtomicFile struct {
 	path, tmp string
 	f         *os.File
+	io        fileIO
 }
 
 // CreateAtomic starts a new file that will be named path.
-func CreateAtomic(path string) (*AtomicFile, error) {
+func CreateAtomic(path string, opts ...FileOption) (*AtomicFile, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return nil, fmt.Errorf("writing %s: %w", path, err)
 	}
-	a := &AtomicFile{path: path, tmp: f.Name(), f: f}
+	a := &AtomicFile{path: path, tmp: f.Name(), f: f, io: newFileIO(opts)}
 	// CreateTemp makes the file private; outputs are for other tools too.
 	if err := f.Chmod(0o644); err != nil {
 		a.Abort()
@@ -49,7 +50,7 @@ func CreateAtomic(path string) (*AtomicFile, error) {
 
 // WriteAt writes p at off of the temporary file; errors name it.
 func (a *AtomicFile) WriteAt(p []byte, off int64) (int, error) {
-	n, err := a.f.WriteAt(p, off)
+	n, err := a.io.writeAt(a.f, p, off)
 	if err != nil {
 		return n, fmt.Errorf("writing %s: %w", a.tmp, err)
 	}
@@ -59,7 +60,7 @@ func (a *AtomicFile) WriteAt(p []byte, off int64) (int, error) {
 // Commit syncs the file, gives it its final name and syncs the directory.
 // On failure the temporary file is removed.
 func (a *AtomicFile) Commit() error {
-	if err := a.f.Sync(); err != nil {
+	if err := a.io.fsync(a.f); err != nil {
 		a.Abort()
 		return fmt.Errorf("syncing %s: %w", a.tmp, err)
 	}
@@ -69,7 +70,7 @@ func (a *AtomicFile) Commit() error {
 		os.Remove(a.tmp)
 		return fmt.Errorf("closing %s: %w", a.tmp, err)
 	}
-	if err := os.Rename(a.tmp, a.path); err != nil {
+	if err := a.io.rename(a.tmp, a.path); err != nil {
 		os.Remove(a.tmp)
 		return fmt.Errorf("renaming %s to %s: %w", a.tmp, a.path, err)
 	}

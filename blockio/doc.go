@@ -23,4 +23,12 @@
 //   - Parent caches use rust-fil-proofs' name and format, in its directory,
 //     so each program reuses the other's caches; a cache whose size or
 //     digest is wrong is refused or, on request, regenerated.
+//   - One seal at a time per sector directory (lock.go), and parent caches
+//     locked as rust-fil-proofs locks them (parentlock.go): generated under
+//     an exclusive flock, read under a shared one.
+//   - A layer gets its final name and its checksum on record only if the
+//     file is the one this process wrote, with the bytes it wrote
+//     (commitcheck.go).
+//   - Every write, sync, reservation and rename of an output goes through
+//     one fault seam (faultfs.go), so tests can fail any of them.
 package blockio

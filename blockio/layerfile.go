@@ -24,6 +24,7 @@ type LayerFile struct {
 	f          *os.File
 	size       int64
 	progress   *progressLog
+	io         fileIO
 
 	queue chan layerWrite
 	done  chan struct{}
@@ -48,19 +49,19 @@ type layerWrite struct {
 // dir, preallocating size bytes so that a full disk fails here, cleanly,
 // rather than halfway through the layer. A leftover partial file from an
 // earlier run is replaced, never appended to.
-func CreateLayerFile(dir string, layer int, size uint64) (*LayerFile, error) {
+func CreateLayerFile(dir string, layer int, size uint64, opts ...FileOption) (*LayerFile, error) {
 	d := SectorDir(dir)
-	l := &LayerFile{final: d.Layer(layer), tmp: d.PartialLayer(layer), size: int64(size)}
+	l := &LayerFile{final: d.Layer(layer), tmp: d.PartialLayer(layer), size: int64(size), io: newFileIO(opts)}
 	f, err := os.OpenFile(l.tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("creating layer file: %w", err)
 	}
-	if err := Fallocate(f, l.size); err != nil {
+	if err := l.io.allocate(f, l.size); err != nil {
 		f.Close()
 		os.Remove(l.tmp)
 		return nil, err
 	}
-	if l.progress, err = createProgressLog(d.ProgressLog(layer)); err != nil {
+	if l.progress, err = createProgressLog(d.ProgressLog(layer), l.io); err != nil {
 		f.Close()
 		os.Remove(l.tmp)
 		return nil, err
@@ -117,7 +118,7 @@ func (l *LayerFile) write(p []byte, off int64) {
 	for done := 0; done < len(p); {
 		n := min(dropChunk, len(p)-done)
 		o := off + int64(done)
-		if _, err := l.f.WriteAt(p[done:done+n], o); err != nil {
+		if _, err := l.io.writeAt(l.f, p[done:done+n], o); err != nil {
 			l.setErr(fmt.Errorf("writing %d bytes at offset %d of %s: %w", n, o, l.tmp, err))
 			return
 		}
@@ -129,7 +130,7 @@ func (l *LayerFile) write(p []byte, off int64) {
 	}
 	// The data is on the device; fdatasync makes the extents it converted
 	// durable too, before the progress log may say so.
-	if err := unix.Fdatasync(int(l.f.Fd())); err != nil {
+	if err := l.io.fdatasync(l.f); err != nil {
 		l.setErr(fmt.Errorf("syncing %s: %w", l.tmp, err))
 		return
 	}
@@ -192,7 +193,7 @@ func (l *LayerFile) Commit(beforeRename func(crc uint32) error) error {
 		l.Close()
 		return err
 	}
-	if err := l.f.Sync(); err != nil {
+	if err := l.io.fsync(l.f); err != nil {
 		l.Close()
 		return fmt.Errorf("syncing %s: %w", l.tmp, err)
 	}
@@ -221,7 +222,7 @@ func (l *LayerFile) Commit(beforeRename func(crc uint32) error) error {
 	if err != nil {
 		return fmt.Errorf("closing %s: %w", l.tmp, err)
 	}
-	if err := os.Rename(l.tmp, l.final); err != nil {
+	if err := l.io.rename(l.tmp, l.final); err != nil {
 		return fmt.Errorf("renaming %s to its final name: %w", l.tmp, err)
 	}
 	if err := checkCommitted(l.final, own); err != nil {

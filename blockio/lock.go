@@ -200,11 +200,18 @@ type SectorLocks struct {
 	locks []*SectorLock
 }
 
-// LockSectors locks every directory in dirs, in order, or none: on an
-// error the locks already taken are released.
+// LockSectors locks every directory in dirs, or none: on an error the
+// locks already taken are released. It locks them in one order (sorted),
+// whatever the order of dirs, so that two batches waiting for each
+// other's sectors cannot deadlock.
 func LockSectors(ctx context.Context, dirs []string, opt LockOptions) (*SectorLocks, error) {
 	s := &SectorLocks{}
-	for _, d := range dirs {
+	sorted := make([]string, len(dirs))
+	for i, d := range dirs {
+		sorted[i] = filepath.Clean(d)
+	}
+	slices.Sort(sorted)
+	for _, d := range slices.Compact(sorted) {
 		l, err := LockSector(ctx, d, opt)
 		if err != nil {
 			s.Unlock()
@@ -214,9 +221,6 @@ func LockSectors(ctx context.Context, dirs []string, opt LockOptions) (*SectorLo
 	}
 	return s, nil
 }
-
-// Add adds a lock taken on its own (LockSector) to the set.
-func (s *SectorLocks) Add(l *SectorLock) { s.locks = append(s.locks, l) }
 
 // Holds reports whether the set holds dir's lock.
 func (s *SectorLocks) Holds(dir string) bool {

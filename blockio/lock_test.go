@@ -242,3 +242,25 @@ func TestParentCacheInterruptedGeneration(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, encodeTable(sdr.ParentTable(g)), got)
 }
+
+// TestSectorLocksNoDeadlock: two seals waiting for each other's sectors,
+// named in opposite orders, both get through (the locks are taken in one
+// order).
+func TestSectorLocksNoDeadlock(t *testing.T) {
+	ctx := context.Background()
+	a, b := t.TempDir(), t.TempDir()
+	var wg sync.WaitGroup
+	for _, dirs := range [][]string{{a, b}, {b, a}} {
+		wg.Go(func() {
+			for range 50 {
+				s, err := LockSectors(ctx, dirs, LockOptions{Wait: true})
+				if !assert.NoError(t, err) {
+					return
+				}
+				assert.True(t, s.Holds(a) && s.Holds(b))
+				s.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+}

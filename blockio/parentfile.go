@@ -46,6 +46,8 @@ type ParentCacheOptions struct {
 	// OnWait, if set, is told once, in one line, when the call waits for
 	// another process generating (or replacing) the cache.
 	OnWait func(msg string)
+	// Faults, if set, sees the generation's writes and syncs (faultfs.go).
+	Faults Injector
 }
 
 // ParentCacheInfo describes the cache file EnsureParentCache settled on.

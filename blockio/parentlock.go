@@ -93,7 +93,7 @@ func AcquireParentCache(ctx context.Context, g *sdr.Graph, dir string, opt Paren
 		}
 		f, err := os.Open(info.Path)
 		if errors.Is(err, fs.ErrNotExist) {
-			pc, err := createParentCache(ctx, g, info, entry, opt.Workers)
+			pc, err := createParentCache(ctx, g, info, entry, opt.Workers, fileIO{inj: opt.Faults})
 			if errors.Is(err, errCacheRaced) {
 				continue
 			}
@@ -177,12 +177,12 @@ func AcquireParentCache(ctx context.Context, g *sdr.Graph, dir string, opt Paren
 // createParentCache creates the cache, exclusively, and generates it in
 // place under an exclusive lock; it returns it held under a shared one.
 // errCacheRaced means someone else created it first: read theirs.
-func createParentCache(ctx context.Context, g *sdr.Graph, info ParentCacheInfo, entry sdr.ManifestEntry, workers int) (*ParentCache, error) {
+func createParentCache(ctx context.Context, g *sdr.Graph, info ParentCacheInfo, entry sdr.ManifestEntry, workers int, fio fileIO) (*ParentCache, error) {
 	dir := filepath.Dir(info.Path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("parent cache dir %s: %w", dir, err)
 	}
-	f, err := createLocked(info.Path)
+	f, err := createLocked(info.Path, int64(g.Nodes()*sdr.ParentCacheBytesPerNode), fio)
 	if err != nil {
 		return nil, err
 	}
@@ -204,14 +204,14 @@ func createParentCache(ctx context.Context, g *sdr.Graph, info ParentCacheInfo, 
 	if err := SyncDir(dir); err != nil {
 		return abandon(fmt.Errorf("parent cache %s: %w", info.Path, err))
 	}
-	digest, err := parentDigest(ctx, g, &offsetWriter{f: f, path: info.Path}, workers)
+	digest, err := parentDigest(ctx, g, &offsetWriter{f: f, path: info.Path, io: fio}, workers)
 	if err != nil {
 		return abandon(fmt.Errorf("parent cache %s: %w", info.Path, err))
 	}
 	if info.InManifest && digest != entry.Digest {
 		return abandon(fmt.Errorf("parent cache %s: generated sha256 %x but the manifest says %x: this is a bug in pc1-tiered", info.Path, digest, entry.Digest))
 	}
-	if err := f.Sync(); err != nil {
+	if err := fio.fsync(f); err != nil {
 		return abandon(fmt.Errorf("parent cache %s: syncing it: %w", info.Path, err))
 	}
 	// Complete and durable: only now may the marker go.
@@ -232,11 +232,11 @@ func createParentCache(ctx context.Context, g *sdr.Graph, info ParentCacheInfo, 
 }
 
 // createLocked creates path exclusively with an exclusive lock already
-// held and the cache's full length set: under a temporary name, locked,
-// then hard-linked to path, which fails if path exists (errCacheRaced).
-// Where hard links are not supported it falls back to the reference's
-// create-then-lock.
-func createLocked(path string) (*os.File, error) {
+// held and the cache's full length (size) set: under a temporary name,
+// locked, then hard-linked to path, which fails if path exists
+// (errCacheRaced). Where hard links are not supported it falls back to
+// the reference's create-then-lock.
+func createLocked(path string, size int64, fio fileIO) (*os.File, error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -254,6 +254,11 @@ func createLocked(path string) (*os.File, error) {
 	if ok, err := tryFlock(f, unix.LOCK_EX); err != nil || !ok {
 		return fail(fmt.Errorf("locking a new file: %v", err))
 	}
+	// Full length first, as the reference does: a full disk fails here,
+	// before the cache has its name.
+	if err := fio.allocate(f, size); err != nil {
+		return fail(err)
+	}
 	err = os.Link(tmp, path)
 	switch {
 	case errors.Is(err, fs.ErrExist):
@@ -269,6 +274,9 @@ func createLocked(path string) (*os.File, error) {
 			return nil, fmt.Errorf("parent cache %s: creating it: %w", path, err)
 		}
 		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+			return fail(err)
+		}
+		if err := fio.allocate(f, size); err != nil {
 			return fail(err)
 		}
 	}
@@ -334,14 +342,16 @@ func sameFileAt(f *os.File, path string) bool {
 type offsetWriter struct {
 	f    *os.File
 	path string
+	io   fileIO
 	off  int64
 }
 
 func (w *offsetWriter) Write(p []byte) (int, error) {
-	n, err := w.f.WriteAt(p, w.off)
+	off := w.off
+	n, err := w.io.writeAt(w.f, p, off)
 	w.off += int64(n)
 	if err != nil {
-		return n, fmt.Errorf("writing %d bytes at offset %d of %s: %w", len(p), w.off, w.path, err)
+		return n, fmt.Errorf("writing %d bytes at offset %d of %s: %w", len(p), off, w.path, err)
 	}
 	return n, nil
 }

@@ -25,17 +25,18 @@ const progressRecordSize = 24
 type progressLog struct {
 	path string
 	f    *os.File
+	io   fileIO
 	rec  [progressRecordSize]byte
 }
 
 func crcTable() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) }
 
-func createProgressLog(path string) (*progressLog, error) {
+func createProgressLog(path string, io fileIO) (*progressLog, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("creating progress log: %w", err)
 	}
-	return &progressLog{path: path, f: f}, nil
+	return &progressLog{path: path, f: f, io: io}, nil
 }
 
 func (p *progressLog) append(off, n int64, sum uint32) error {
@@ -43,10 +44,10 @@ func (p *progressLog) append(off, n int64, sum uint32) error {
 	binary.LittleEndian.PutUint64(p.rec[8:], uint64(n))
 	binary.LittleEndian.PutUint32(p.rec[16:], sum)
 	binary.LittleEndian.PutUint32(p.rec[20:], crc32.Checksum(p.rec[:20], crcTable()))
-	if _, err := p.f.Write(p.rec[:]); err != nil {
+	if _, err := p.io.appendTo(p.f, p.rec[:]); err != nil {
 		return fmt.Errorf("logging progress in %s: %w", p.path, err)
 	}
-	if err := unix.Fdatasync(int(p.f.Fd())); err != nil {
+	if err := p.io.fdatasync(p.f); err != nil {
 		return fmt.Errorf("syncing %s: %w", p.path, err)
 	}
 	return nil
@@ -102,12 +103,12 @@ func readProgressLog(path string, size int64) ([]progressRecord, error) {
 // partial file, or one that is not the right size, it starts the layer
 // afresh (CreateLayerFile) and returns 0; a committed layer is never
 // reopened.
-func ResumeLayerFile(dir string, layer int, size uint64, align int64) (*LayerFile, int64, error) {
+func ResumeLayerFile(dir string, layer int, size uint64, align int64, opts ...FileOption) (*LayerFile, int64, error) {
 	d := SectorDir(dir)
 	final, tmp := d.Layer(layer), d.PartialLayer(layer)
 	f, err := os.OpenFile(tmp, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		l, err := CreateLayerFile(dir, layer, size)
+		l, err := CreateLayerFile(dir, layer, size, opts...)
 		return l, 0, err
 	}
 	if err != nil {
@@ -116,14 +117,14 @@ func ResumeLayerFile(dir string, layer int, size uint64, align int64) (*LayerFil
 	st, err := f.Stat()
 	if err != nil || st.Size() != int64(size) {
 		f.Close()
-		l, err := CreateLayerFile(dir, layer, size)
+		l, err := CreateLayerFile(dir, layer, size, opts...)
 		return l, 0, err
 	}
 	logPath := d.ProgressLog(layer)
 	recs, err := readProgressLog(logPath, int64(size))
 	if err != nil {
 		f.Close()
-		l, err := CreateLayerFile(dir, layer, size)
+		l, err := CreateLayerFile(dir, layer, size, opts...)
 		return l, 0, err
 	}
 	durable, sum, err := verifiedPrefix(f, recs)
@@ -140,7 +141,7 @@ func ResumeLayerFile(dir string, layer int, size uint64, align int64) (*LayerFil
 	}
 	// The log starts over as one record for the durable prefix: what it
 	// said beyond that is about to be rewritten.
-	log, err := createProgressLog(logPath)
+	log, err := createProgressLog(logPath, newFileIO(opts))
 	if err == nil && durable > 0 {
 		err = log.append(0, durable, sum)
 	}
@@ -148,7 +149,7 @@ func ResumeLayerFile(dir string, layer int, size uint64, align int64) (*LayerFil
 		f.Close()
 		return nil, 0, fmt.Errorf("resuming layer file: %w", err)
 	}
-	l := &LayerFile{final: final, tmp: tmp, f: f, size: int64(size), progress: log, sum: sum, sumEnd: durable}
+	l := &LayerFile{final: final, tmp: tmp, f: f, size: int64(size), progress: log, io: newFileIO(opts), sum: sum, sumEnd: durable}
 	l.start()
 	return l, durable, nil
 }

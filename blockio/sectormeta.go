@@ -67,7 +67,7 @@ func SectorMetaPath(dir string) string { return SectorDir(dir).Meta() }
 
 // WriteSectorMeta writes m to dir's metadata file atomically: a reader sees
 // the previous metadata or the new one, never a torn file.
-func WriteSectorMeta(dir string, m SectorMeta) error {
+func WriteSectorMeta(dir string, m SectorMeta, opts ...FileOption) error {
 	path := SectorMetaPath(dir)
 	if err := m.check(); err != nil {
 		return fmt.Errorf("sector metadata %s: %w", path, err)
@@ -84,7 +84,7 @@ func WriteSectorMeta(dir string, m SectorMeta) error {
 	if err != nil {
 		return fmt.Errorf("sector metadata %s: %w", path, err)
 	}
-	return WriteFileAtomic(path, append(data, '\n'))
+	return WriteFileAtomic(path, append(data, '\n'), opts...)
 }
 
 // ReadSectorMeta reads and checks dir's metadata file. Every error names

@@ -58,6 +58,9 @@ type Config struct {
 	// with Options.LockOptions, and releases them when it returns
 	// (lock.go).
 	Locks *blockio.SectorLocks
+	// Faults, if set, sees every write and sync of the layer files,
+	// progress logs and metadata (blockio's fault seam; tests).
+	Faults blockio.Injector
 
 	// readFault, when set, sees every spill-tier read (the seam through
 	// which tests inject EIO and short reads).

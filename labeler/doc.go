@@ -38,6 +38,10 @@
 //     checksum recorded first in the sector's metadata (pc1-tiered.json). A
 //     failed, cancelled or killed batch leaves partial files (.partial) and
 //     their progress logs, which never pass for layers.
+//   - Run holds every sector directory's lock (blockio.LockSectors; or the
+//     caller's, Config.Locks) from before it reads a sector's metadata
+//     until it returns: a second batch on a sector stops, or waits, before
+//     touching it (lock.go).
 //   - Running the same batch again resumes each sector: committed layers
 //     whose files still have their recorded checksum are kept, the first
 //     uncommitted layer continues after the durable prefix of its partial

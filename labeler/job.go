@@ -95,9 +95,9 @@ func (r *run) openLayer(js *jobState, layer int, resume bool, blocks int) (int, 
 		var durable int64
 		var err error
 		if resume {
-			ln.file, durable, err = blockio.ResumeLayerFile(ln.sector.Dir, layer, size, int64(blockSize))
+			ln.file, durable, err = blockio.ResumeLayerFile(ln.sector.Dir, layer, size, int64(blockSize), blockio.WithFaults(r.cfg.Faults))
 		} else {
-			ln.file, err = blockio.CreateLayerFile(ln.sector.Dir, layer, size)
+			ln.file, err = blockio.CreateLayerFile(ln.sector.Dir, layer, size, blockio.WithFaults(r.cfg.Faults))
 		}
 		if err != nil {
 			return 0, js.laneErr(ln, err)

@@ -31,17 +31,17 @@ func checksumText(crc uint32) string { return fmt.Sprintf("crc32c:%08x", crc) }
 // inconsistent (another replica id, graph or layer count, an altered,
 // truncated or missing layer file) restarts the sector from scratch,
 // removing its layer files, rather than guessing.
-func planStart(s Sector, want blockio.SectorMeta) (sectorStart, error) {
+func planStart(s Sector, want blockio.SectorMeta, opts ...blockio.FileOption) (sectorStart, error) {
 	start := sectorStart{layer: 1, meta: want}
 	have, err := blockio.ReadSectorMeta(s.Dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return start, restartSector(s.Dir, want.Layers, &start, "")
+		return start, restartSector(s.Dir, want.Layers, &start, "", opts...)
 	case err != nil:
-		return start, restartSector(s.Dir, want.Layers, &start, err.Error())
+		return start, restartSector(s.Dir, want.Layers, &start, err.Error(), opts...)
 	}
 	if why := metaDiffers(have, want); why != "" {
-		return start, restartSector(s.Dir, max(have.Layers, want.Layers), &start, why)
+		return start, restartSector(s.Dir, max(have.Layers, want.Layers), &start, why, opts...)
 	}
 	for k := 1; k <= want.Layers; k++ {
 		if k > len(have.LayerChecksums) || have.LayerChecksums[k-1] == "" {
@@ -49,16 +49,16 @@ func planStart(s Sector, want blockio.SectorMeta) (sectorStart, error) {
 		}
 		crc, err := blockio.LayerChecksum(s.Dir, k, want.SectorSize)
 		if err != nil {
-			return start, restartSector(s.Dir, want.Layers, &start, fmt.Sprintf("layer %d: %v", k, err))
+			return start, restartSector(s.Dir, want.Layers, &start, fmt.Sprintf("layer %d: %v", k, err), opts...)
 		}
 		if got := checksumText(crc); got != have.LayerChecksums[k-1] {
 			return start, restartSector(s.Dir, want.Layers, &start,
-				fmt.Sprintf("layer %d file %s has checksum %s, %s when it was committed", k, sdr.LayerFileName(k), got, have.LayerChecksums[k-1]))
+				fmt.Sprintf("layer %d file %s has checksum %s, %s when it was committed", k, sdr.LayerFileName(k), got, have.LayerChecksums[k-1]), opts...)
 		}
 		start.layer = k + 1
 		start.meta.LayerChecksums = append(start.meta.LayerChecksums, have.LayerChecksums[k-1])
 	}
-	return start, blockio.WriteSectorMeta(s.Dir, start.meta)
+	return start, blockio.WriteSectorMeta(s.Dir, start.meta, opts...)
 }
 
 // metaDiffers says how an earlier run's sector differs from this one's, or
@@ -79,7 +79,7 @@ func metaDiffers(have, want blockio.SectorMeta) string {
 // restartSector removes every layer file, partial or committed, of the
 // sector in dir and writes its fresh metadata. why, when not empty, is
 // recorded as the reason.
-func restartSector(dir string, layers int, start *sectorStart, why string) error {
+func restartSector(dir string, layers int, start *sectorStart, why string, opts ...blockio.FileOption) error {
 	if why != "" {
 		start.restarted = "earlier run's work discarded: " + why
 	}
@@ -94,5 +94,5 @@ func restartSector(dir string, layers int, start *sectorStart, why string) error
 	}
 	start.layer = 1
 	start.meta.LayerChecksums = nil
-	return blockio.WriteSectorMeta(dir, start.meta)
+	return blockio.WriteSectorMeta(dir, start.meta, opts...)
 }

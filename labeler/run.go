@@ -50,7 +50,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// the next run's resume read.
 	starts := make([]sectorStart, len(cfg.Sectors))
 	for i, s := range cfg.Sectors {
-		if starts[i], err = planStart(s, blockio.NewSectorMeta(cfg.Graph, s.ReplicaID, cfg.Layers)); err != nil {
+		if starts[i], err = planStart(s, blockio.NewSectorMeta(cfg.Graph, s.ReplicaID, cfg.Layers), blockio.WithFaults(cfg.Faults)); err != nil {
 			return nil, fmt.Errorf("sector %d (%s): %w", i, s.Dir, err)
 		}
 	}
@@ -276,7 +276,7 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 				// Recorded before the rename: a committed layer always has
 				// its checksum on record.
 				ln.meta.LayerChecksums = append(ln.meta.LayerChecksums[:layer-1], checksumText(crc))
-				return blockio.WriteSectorMeta(ln.sector.Dir, ln.meta)
+				return blockio.WriteSectorMeta(ln.sector.Dir, ln.meta, blockio.WithFaults(r.cfg.Faults))
 			})
 			ln.file = nil
 			if err != nil {

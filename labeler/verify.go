@@ -87,6 +87,11 @@ func Verify(ctx context.Context, cfg VerifyConfig) (*VerifyResult, error) {
 		return nil, err
 	}
 	v := &verifier{cfg: &cfg, caches: make(map[graphKey]blockio.ParentCacheInfo)}
+	defer func() {
+		for _, pc := range v.held {
+			pc.Close()
+		}
+	}()
 	res := &VerifyResult{}
 	for i, dir := range dirs {
 		c, err := v.sector(ctx, i, dir)
@@ -112,6 +117,9 @@ type verifier struct {
 	// caches remembers each graph's checked parent cache: sectors of a
 	// batch share one, and hashing it once is enough.
 	caches map[graphKey]blockio.ParentCacheInfo
+	// held keeps those caches under their shared locks until Verify
+	// returns, so none is regenerated while it is read.
+	held []*blockio.ParentCache
 }
 
 func (v *verifier) sector(ctx context.Context, idx int, dir string) (SectorCheck, error) {
@@ -171,12 +179,13 @@ func (v *verifier) parentCache(ctx context.Context, g *sdr.Graph) (blockio.Paren
 	if v.cfg.Samples < 0 {
 		mode = blockio.VerifyAlways
 	}
-	info, err := blockio.EnsureParentCache(ctx, g, dir, blockio.ParentCacheOptions{Verify: mode})
+	pc, err := blockio.AcquireParentCache(ctx, g, dir, blockio.ParentCacheOptions{Verify: mode})
 	if err != nil {
-		return info, err
+		return blockio.ParentCacheInfo{}, err
 	}
-	v.caches[key] = info
-	return info, nil
+	v.held = append(v.held, pc)
+	v.caches[key] = pc.Info
+	return pc.Info, nil
 }
 
 // sampleNodes returns node 0, the last node and k random nodes between

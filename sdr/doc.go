@@ -25,4 +25,11 @@
 // message in place so that a caller copies each parent label into its slot
 // once and the repetitions are filled by a few bulk copies; it allocates
 // nothing.
+//
+// The parent cache is computed once per sector size and machine, but it is
+// 2^35 Feistel round hashes for 32 GiB. A round only ever hashes a
+// half-width value, so a Graph tabulates each round's function on first use
+// (3 x 2^halfBits entries, with a BLAKE2b specialised for the one 16-byte
+// block) and the expander parents become table lookups; the base parents'
+// ChaCha8 keeps its state in registers. Neither allocates per node.
 package sdr

@@ -249,33 +249,40 @@ func SealBatch(ctx context.Context, b Batch) (res *Result, err error) {
 	defer parents.Close()
 	req.ParentCache = parents.Info.Path
 
-	// Each sector's directory is locked before anything is written into
-	// it, and stays locked until the batch ends (a failed batch's
-	// removeUnlabeled releases the locks before it removes directories).
-	locks := &blockio.SectorLocks{}
-	defer locks.Unlock()
-	req.Locks = locks
+	// Every sector's directory is made, then all are locked before
+	// anything is written into any, and stay locked until the batch ends
+	// (a failed batch's removeUnlabeled releases the locks before it
+	// removes directories).
+	var locks *blockio.SectorLocks
+	defer func() { locks.Unlock() }()
 	var made []string
 	defer func() {
 		if err != nil {
 			removeUnlabeled(made, p.dirs, locks)
 		}
 	}()
+	for i, s := range b.Sectors {
+		m, err := blockio.MkdirAll(p.dirs[i])
+		made = append(made, m...)
+		if err != nil {
+			return nil, fmt.Errorf("sector %d (%s): cache directory %s: %w", i, s.Name(), p.dirs[i], err)
+		}
+	}
+	if locks, err = blockio.LockSectors(ctx, p.dirs, b.LockOptions); err != nil {
+		var locked *blockio.LockedError
+		if errors.As(err, &locked) {
+			if i := slices.Index(p.dirs, locked.Dir); i >= 0 {
+				return nil, fmt.Errorf("sector %d (%s): %w", i, b.Sectors[i].Name(), err)
+			}
+		}
+		return nil, err
+	}
+	req.Locks = locks
 	res = &Result{Sectors: make([]SectorResult, len(b.Sectors))}
 	size := b.Proof.SectorSize
 	porepID := b.Proof.PorepID()
 	for i, s := range b.Sectors {
 		dir := p.dirs[i]
-		m, err := blockio.MkdirAll(dir)
-		made = append(made, m...)
-		if err != nil {
-			return nil, fmt.Errorf("sector %d (%s): cache directory %s: %w", i, s.Name(), dir, err)
-		}
-		l, err := blockio.LockSector(ctx, dir, b.LockOptions)
-		if err != nil {
-			return nil, fmt.Errorf("sector %d (%s): %w", i, s.Name(), err)
-		}
-		locks.Add(l)
 		// The phase-1 output is written last, so that having one means
 		// the sector's PC1 is complete; one from an earlier batch may
 		// describe other inputs' layers, about to be relabeled.

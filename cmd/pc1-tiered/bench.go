@@ -98,11 +98,12 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("--out: %w", err)
 	}
 	dir := parentCacheDir(e, *cacheDir)
-	info, err := blockio.EnsureParentCache(ctx, spec.graph, dir, blockio.ParentCacheOptions{})
+	parents, err := blockio.AcquireParentCache(ctx, spec.graph, dir, blockio.ParentCacheOptions{OnWait: e.onWait})
 	if err != nil {
 		return err
 	}
-	base.ParentCache = info.Path
+	defer parents.Close()
+	base.ParentCache = parents.Info.Path
 
 	var ks []int
 	if *lockstepPoints == "" {

@@ -234,3 +234,48 @@ func TestConcurrentParents(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentSealsFromInputs: the same for seals from real inputs
+// (sealer.SealBatch, which locks the sector before it writes tree_d): the
+// first seal is stopped while it holds the sector's lock.
+func TestConcurrentSealsFromInputs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts several processes")
+	}
+	cache := t.TempDir()
+	ticket := strings.Repeat("07", 32)
+	for _, wait := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wait=%v", wait), func(t *testing.T) {
+			root := t.TempDir()
+			dir := filepath.Join(root, "cache", "s-t01000-7")
+			args := []string{"seal", "--proof", "StackedDrg2KiBV1_1", "--prover-id", "f01000", "--sector-number", "7",
+				"--ticket", ticket, "--out", root, "--cache-dir", cache}
+			first := startProc(t, args...)
+			first.stopWhen(t, "holding the sector's lock", func() bool {
+				data, err := os.ReadFile(filepath.Join(dir, blockio.SectorLockFile))
+				return err == nil && strings.TrimSpace(string(data)) == fmt.Sprint(first.cmd.Process.Pid)
+			})
+			pid := fmt.Sprintf("pid %d", first.cmd.Process.Pid)
+			if wait {
+				second := startProc(t, append(args, "--wait")...)
+				second.waitStderr(t, "waiting for it")
+				require.Contains(t, second.err.String(), pid)
+				first.cont(t)
+				require.Equal(t, 0, first.wait(), first.err.String())
+				require.Equal(t, 0, second.wait(), second.err.String())
+			} else {
+				second := startProc(t, args...)
+				require.Equal(t, 1, second.wait(), second.err.String())
+				msg := second.err.String()
+				require.Equal(t, 1, strings.Count(msg, "\n"), "one line: %q", msg)
+				require.Contains(t, msg, "sector 0 (s-t01000-7): sector directory "+dir+" is being sealed by another process ("+pid+")")
+				first.cont(t)
+				require.Equal(t, 0, first.wait(), first.err.String())
+			}
+			code, stdout, stderr := runCLI(t, nil, "verify", "--out", dir, "--samples", "all", "--cache-dir", cache)
+			require.Equal(t, 0, code, stderr)
+			require.Contains(t, stdout, "verified 1 sectors")
+			require.NoFileExists(t, filepath.Join(dir, blockio.SectorLockFile))
+		})
+	}
+}

@@ -187,6 +187,7 @@ type DeviceReader struct {
 	waits             uint64
 	waited            time.Duration
 	engineCPU         []atomic.Int64 // ns of user+sys CPU per engine thread
+	syscalls          atomic.Uint64
 }
 
 // NewDeviceReader maps the reader's buffers and starts its engine.
@@ -470,6 +471,9 @@ type DeviceReaderStats struct {
 	// handling charged to other threads, the callers' own CPU, or io_uring
 	// worker threads (O_DIRECT reads on ext4 and xfs do not need them).
 	EngineCPU time.Duration
+	// Syscalls counts the engine's io_uring_enter or pread calls: reads per
+	// call is how well submission and completion are batched.
+	Syscalls uint64
 }
 
 // CPUPerRead is EngineCPU over the reads finished.
@@ -488,6 +492,7 @@ func (r *DeviceReader) Stats() DeviceReaderStats {
 		Engine: r.kind.String(), Reads: r.reads, Bytes: r.bytes, Errors: r.bad,
 		InFlight: r.reading, PeakInFlight: r.peak, Waits: r.waits, WaitTime: r.waited,
 	}
+	st.Syscalls = r.syscalls.Load()
 	for i := range r.engineCPU {
 		st.EngineCPU += time.Duration(r.engineCPU[i].Load())
 	}

@@ -100,6 +100,7 @@ func (e *uringEngine) loop(ready chan<- error) {
 		took := ring.Prepare(reads[:n])
 		pending = append(pending[:0], pending[took:]...)
 		inflight += took
+		r.syscalls.Add(1)
 		if _, err := ring.Enter(min(r.opts.Reap, inflight)); err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EBUSY) {
 			// Only a broken ring or a bug gets here, and the reads in
 			// flight could never be reaped: failing loudly beats hanging.
@@ -168,6 +169,7 @@ func (e *preadEngine) worker(g int) {
 			return
 		}
 		sl := &e.r.slots[s]
+		e.r.syscalls.Add(1)
 		n, err := unix.Pread(sl.fd, sl.buf, sl.off)
 		for err == unix.EINTR {
 			n, err = unix.Pread(sl.fd, sl.buf, sl.off)

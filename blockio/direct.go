@@ -2,7 +2,9 @@ package blockio
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -29,7 +31,7 @@ func CreateProbeFile(ctx context.Context, dir string, size uint64) (string, erro
 		return "", err
 	}
 	path := f.Name()
-	err = writeProbeFile(ctx, f, size)
+	err = WriteProbeFile(ctx, f, size)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -38,4 +40,34 @@ func CreateProbeFile(ctx context.Context, dir string, size uint64) (string, erro
 		return "", err
 	}
 	return path, nil
+}
+
+// WriteProbeFile reserves and writes size bytes of data no device can
+// compress or deduplicate away (every 4 KiB page differs), syncs it and
+// drops it from the page cache so that reads go to the device.
+func WriteProbeFile(ctx context.Context, f *os.File, size uint64) error {
+	if err := Fallocate(f, int64(size)); err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	rng := rand.NewChaCha8([32]byte{'p', 'c', '1'})
+	rng.Read(buf)
+	for off := uint64(0); off < size; off += uint64(len(buf)) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for p := 0; p < len(buf); p += 4096 {
+			binary.LittleEndian.PutUint64(buf[p:], off+uint64(p))
+		}
+		if _, err := f.WriteAt(buf, int64(off)); err != nil {
+			return fmt.Errorf("writing %s: %w", f.Name(), err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", f.Name(), err)
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("dropping %s from the page cache: %w", f.Name(), err)
+	}
+	return nil
 }

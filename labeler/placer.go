@@ -76,7 +76,7 @@ func (p *poolPlacer) jobBlock(id pool.BlockID) []byte {
 func (p *poolPlacer) written(int) func() { return nil }
 
 func (p *poolPlacer) loadPrev(ctx context.Context, layer int) error {
-	files := make([]*tier.FileMap, len(p.js.lanes))
+	files := make([]*tier.UncachedFile, len(p.js.lanes))
 	defer func() {
 		for _, f := range files {
 			if f != nil {
@@ -85,7 +85,7 @@ func (p *poolPlacer) loadPrev(ctx context.Context, layer int) error {
 		}
 	}()
 	for s, ln := range p.js.lanes {
-		f, err := tier.MapFile(blockio.SectorDir(ln.sector.Dir).Layer(layer), int64(p.run.cfg.Graph.SectorSize()))
+		f, err := tier.OpenUncached(blockio.SectorDir(ln.sector.Dir).Layer(layer))
 		if err != nil {
 			return p.js.laneErr(ln, err)
 		}

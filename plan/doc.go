@@ -40,11 +40,9 @@
 //     min(cores, N) cores hash. A page read costs c seconds of CPU and
 //     one of the R pages/s the devices serve (summed over distinct
 //     devices), both measured by the device probe on the spill tier's own
-//     path (tier.DeviceSpeed.SpillReadsPerSecond: mapped pages asked for
-//     ahead with batched MADV_WILLNEED, touched, dropped with
-//     MADV_PAGEOUT). An O_DIRECT rate times a fixed share, which this model
-//     used before, was off by 40% on another day of the same VM: the spill
-//     path reached 0.64 of O_DIRECT one day and 1.06 another. Per layer kind the CPU bound
+//     path (tier.DeviceSpeed.SpillReadsPerSecond: random 4 KiB pages read
+//     with O_DIRECT through the tier's DeviceReader, io_uring where the
+//     host allows, at the prefetcher's depth and batch). Per layer kind the CPU bound
 //     C' / (1/v_core + reads x c) and the device bound R / reads combine
 //     as (cpu^-4 + dev^-4)^(-1/4): the smaller where they are far apart,
 //     below both where they are close, since then each resource waits on

@@ -476,3 +476,7 @@ func b2i(b bool) int {
 	}
 	return 0
 }
+
+// PageSize is the unit in which spilled labels are read back: one O_DIRECT
+// read, one reader buffer.
+const PageSize = 4096

@@ -1,12 +1,13 @@
 // Package tier owns where a pool block's bytes live: the DRAM arena, the
 // spill policy (PlanSpill, PlanBudget: which blocks of a job's two layers
 // stay in DRAM), the spill mechanism (JobSpill: placing, demoting and
-// promoting blocks; the prefetcher that reads spilled pages ahead of the
-// hashing and evicts them once passed; FileMap, the mapping they are read
-// through) and the device probe that measures that path (ProbeDevice).
+// promoting blocks; ColdLabels, the prefetcher that reads spilled pages
+// ahead of the hashing and hands their labels over in order; the
+// DeviceReader that reads them with O_DIRECT through io_uring) and the
+// device probe that measures that path (ProbeDevice, ProbeDeviceReader).
 // The labeler decides when a block is needed, written or passed; the tier
 // decides where its bytes are. A change to how spilled labels are read
-// (O_DIRECT instead of page faults, say) belongs here.
+// belongs here.
 //
 // The DRAM tier is one anonymous private mapping (an Arena), 2 MiB aligned
 // and advised MADV_HUGEPAGE before it is populated, because expander parents
@@ -18,8 +19,9 @@
 // The spill tier is the layer files themselves. A job whose DRAM share
 // (the budget over N) is below two layers keeps, by PlanSpill, a window of
 // the most recent blocks of the layer being written and as much of the
-// previous layer as fits; every other label is read back through a
-// read-only mapping of the layer file it was written to. Layer files must
+// previous layer as fits; every other label is read back from the layer
+// file it was written to, with O_DIRECT into the tier's own page buffers
+// (nothing in the page cache, nothing faulted in). Layer files must
 // be written for PC2 anyway, so spilling writes nothing extra: separate
 // spill files would write every spilled block twice. The order comes from
 // where parents fall (ARCHITECTURE.md): the old part of the layer being
@@ -28,11 +30,16 @@
 // it costs 8f device reads per node), so the window is filled first, then
 // the previous layer, then the rest of the window. When a layer turns over,
 // the part of it that stays in DRAM is promoted with sequential reads.
-// The prefetcher walks the parent cache ahead of the hashing, asks for
-// the spilled pages the next PrefetchAheadNodes nodes need (batched
-// MADV_WILLNEED) and drops them from the page cache once passed
-// (MADV_PAGEOUT), so spilled labels really live on the device: unmapping
-// alone would leave them cached.
+// ColdLabels' prefetcher walks the parent cache ahead of the hashing
+// (PrefetchAheadNodes, and at most coldHeldPages pages held), picks the
+// parents in spilled blocks by the same rule the hashing's view follows,
+// reads each distinct page once for its whole look-ahead in batches, and
+// hands the hashing the address of every cold parent's label in the order
+// it reads them; the hashing waits only on a page not yet read (counted,
+// with the time). A page of the layer being written is read only once its
+// block is on the device (its write acked): read earlier, it would hold
+// what the device held before. Pages go back to the reader as the hashing
+// reports passing the nodes that read them (PassStepNodes).
 //
 // # Invariants
 //
@@ -45,7 +52,11 @@
 //   - SpillCounters change only inside the transitions they count
 //     (PlaceBlock demotes, promote promotes, the prefetcher fetches and
 //     drops), so they cannot drift from what happened.
-//   - A JobSpill's mappings are read only; the layer file is written by
-//     blockio's writer, and a block is demoted to the mapping only after
-//     the writer acked it (durable, dropped from the page cache).
+//   - The spill tier only reads layer files; blockio's writer writes them,
+//     and a block is demoted (its labels read from the device) only after
+//     the writer acked it: durable, dropped from the page cache.
+//   - A read error is kept, the hashing is handed a zero label in its
+//     place, and JobSpill.Hashed returns the error before the labeler
+//     writes the block: labels computed from a failed read are never
+//     written.
 package tier

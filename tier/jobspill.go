@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync/atomic"
-
-	"golang.org/x/sys/unix"
 )
 
 // LayerView is where a job's hashing finds the blocks of one layer. The
@@ -225,46 +222,24 @@ func (s *JobSpill) LoadPrev(ctx context.Context, path string, prev LayerView) er
 // points next at them and at the device for the rest.
 func (s *JobSpill) promote(ctx context.Context, next LayerView) error {
 	blocks := int(s.cfg.Nodes / s.cfg.NodesPerBlock)
-	err := readDropped(s.prevPath, func(read func(p []byte, off int64) error) error {
-		for b := range blocks {
-			if b >= s.cfg.Plan.Expander {
-				next.SetCold(b, s.cold)
-				continue
-			}
-			slot := s.expSlots[b]
-			if err := read(slot, int64(uint64(b)*s.cfg.BlockSize)); err != nil {
-				return err
-			}
-			next.SetBlock(b, slot)
-			s.cfg.Counters.Promotions.Add(1)
-		}
-		return nil
-	})
+	f, err := OpenUncached(s.prevPath)
 	if err != nil {
 		return err
 	}
-	return ctx.Err()
-}
-
-// readDropped opens path for read to read some of it sequentially, and
-// drops what it read from the page cache as it goes: promoted labels live
-// in the arena, not twice.
-func readDropped(path string, fn func(read func(p []byte, off int64) error) error) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("spill: %w", err)
-	}
 	defer f.Close()
-	// Kernel read-ahead past each block would stay cached (measured: 34 of
-	// 64 MiB promoted with read-ahead on).
-	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM)
-	return fn(func(p []byte, off int64) error {
-		if _, err := f.ReadAt(p, off); err != nil {
-			return fmt.Errorf("spill: promoting %d bytes at offset %d of %s: %w", len(p), off, path, err)
+	for b := range blocks {
+		if b >= s.cfg.Plan.Expander {
+			next.SetCold(b, s.cold)
+			continue
 		}
-		_ = unix.Fadvise(int(f.Fd()), off, int64(len(p)), unix.FADV_DONTNEED)
-		return nil
-	})
+		slot := s.expSlots[b]
+		if err := f.ReadAt(slot, int64(uint64(b)*s.cfg.BlockSize)); err != nil {
+			return err
+		}
+		next.SetBlock(b, slot)
+		s.cfg.Counters.Promotions.Add(1)
+	}
+	return ctx.Err()
 }
 
 // Close stops the prefetcher, closes the reader and adds its figures to

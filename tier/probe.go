@@ -2,7 +2,6 @@ package tier
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -26,6 +25,9 @@ type ProbeOptions struct {
 	Duration time.Duration
 	// QueueDepth is the number of random reads kept in flight (default 64).
 	QueueDepth int
+	// Engine is the spill-path reader's engine (EngineAuto: io_uring where
+	// the host allows it).
+	Engine Engine
 
 	// buffered skips O_DIRECT, so tests reach the fallback on kernels
 	// whose tmpfs accepts O_DIRECT (Linux 6.6 and later).
@@ -77,15 +79,14 @@ type DeviceSpeed struct {
 	MissKernelCPUSecondsPerRead float64 `json:"miss_kernel_cpu_seconds_per_read"`
 	MissUserCPUSecondsPerRead   float64 `json:"miss_user_cpu_seconds_per_read"`
 	// SpillReadsPerSecond and SpillCPUSecondsPerRead are for the spill
-	// tier's own path: random pages of a read-only mapping asked for
-	// ahead of use with batched MADV_WILLNEED, touched, then dropped with
-	// MADV_PAGEOUT, by SpillProbeStreams streams each keeping
-	// SpillProbeAheadPages in flight. CPU is kernel plus user time of the
-	// whole process per page. On a virtual disk this path drew from 0.64
-	// to 1.06 of the O_DIRECT rate on different days, so a planner should
-	// use this figure, not a share of RandomReadsPerSecond.
+	// tier's own path: random 4 KiB pages read with O_DIRECT through a
+	// DeviceReader as a spilling job's prefetcher reads them (its engine,
+	// depth and batch: ProbeDeviceReader), CPU the whole process's kernel
+	// plus user time per read. A planner uses these figures.
 	SpillReadsPerSecond    float64 `json:"spill_reads_per_second"`
 	SpillCPUSecondsPerRead float64 `json:"spill_cpu_seconds_per_read"`
+	// SpillEngine is the reader's engine ("io_uring" or "pread").
+	SpillEngine string `json:"spill_engine"`
 	// Warnings say what makes the figures less than a device's (tmpfs, no
 	// O_DIRECT).
 	Warnings []string `json:"warnings,omitempty"`
@@ -140,7 +141,7 @@ func ProbeDevice(ctx context.Context, dir string, opts ProbeOptions) (DeviceSpee
 	path := f.Name()
 	defer os.Remove(path)
 	defer f.Close()
-	if err := writeProbeFile(ctx, f, opts.FileSize); err != nil {
+	if err := blockio.WriteProbeFile(ctx, f, opts.FileSize); err != nil {
 		return fail(err)
 	}
 
@@ -179,80 +180,27 @@ func ProbeDevice(ctx context.Context, dir string, opts ProbeOptions) (DeviceSpee
 	ds.MissReadsPerSecond = m.perSecond()
 	ds.MissKernelCPUSecondsPerRead = m.sysPerRead()
 	ds.MissUserCPUSecondsPerRead = m.userPerRead()
-	sp, err := probeSpillPath(ctx, path, opts.FileSize, 2*phase)
-	if err != nil {
-		return fail(err)
-	}
-	ds.SpillReadsPerSecond = sp.perSecond()
-	ds.SpillCPUSecondsPerRead = sp.sysPerRead() + sp.userPerRead()
-	return ds, nil
-}
-
-// The spill probe's shape, the labeler's in a spilling batch: a few jobs,
-// each asking for the pages of the next thousand-odd nodes (about half a
-// page read per node) in batches of a few dozen nodes.
-const (
-	SpillProbeStreams    = 4
-	SpillProbeAheadPages = 512
-	SpillProbeBatchPages = 16
-)
-
-// probeSpillPath reads random pages of the file at path as the spill tier
-// does (see DeviceSpeed.SpillReadsPerSecond) for d. Each stream maps the
-// file itself, as each job maps its own layer files.
-func probeSpillPath(ctx context.Context, path string, size uint64, d time.Duration) (randomResult, error) {
-	maps := make([]*FileMap, SpillProbeStreams)
-	defer func() {
-		for _, m := range maps {
-			if m != nil {
-				m.Close()
-			}
-		}
-	}()
-	// sinks keeps the touched bytes observable, so the touches stay.
-	sinks := make([]byte, len(maps))
-	for i := range maps {
-		m, err := MapFile(path, int64(size))
+	if ds.Direct {
+		rs, err := ProbeDeviceReader(ctx, path, ReaderProbeOptions{
+			Reader: DeviceReaderOptions{Engine: opts.Engine}, Batch: coldSubmit, Duration: 2 * phase,
+		})
 		if err != nil {
-			return randomResult{}, err
+			return fail(err)
 		}
-		maps[i] = m
+		ds.SpillReadsPerSecond = rs.ReadsPerSecond
+		ds.SpillCPUSecondsPerRead = rs.CPUPerRead.Seconds()
+		ds.SpillEngine = rs.Engine
+		if rs.Warning != "" {
+			ds.Warnings = append(ds.Warnings, rs.Warning)
+		}
+	} else {
+		// Without O_DIRECT the spill tier cannot read this filesystem
+		// either; the buffered misses are the nearest figure.
+		ds.SpillReadsPerSecond = ds.MissReadsPerSecond
+		ds.SpillCPUSecondsPerRead = ds.MissKernelCPUSecondsPerRead + ds.MissUserCPUSecondsPerRead
+		ds.SpillEngine = "buffered"
 	}
-	pages := int64(size / PageSize)
-	return runStreams(ctx, len(maps), d, func(g int, deadline time.Time) (uint64, error) {
-		m := maps[g]
-		rng := rand.New(rand.NewPCG(uint64(g), 0x5350494c4c))
-		data := m.Bytes()
-		// inFlight holds the pages asked for, oldest first; they are
-		// touched and dropped in batches once more than the look-ahead is
-		// outstanding, as the hashing passes them.
-		inFlight := make([]int64, 0, SpillProbeAheadPages+SpillProbeBatchPages)
-		var sink byte
-		var n uint64
-		for ctx.Err() == nil && time.Now().Before(deadline) {
-			batch := len(inFlight)
-			for range SpillProbeBatchPages {
-				inFlight = append(inFlight, rng.Int64N(pages))
-			}
-			if err := m.AdvisePages(inFlight[batch:], unix.MADV_WILLNEED); err != nil {
-				return n, err
-			}
-			if len(inFlight) <= SpillProbeAheadPages {
-				continue
-			}
-			done := inFlight[:SpillProbeBatchPages]
-			for _, pg := range done {
-				sink ^= data[pg*PageSize] // a fault if the read has not arrived
-			}
-			if err := m.AdvisePages(done, unix.MADV_PAGEOUT); err != nil {
-				return n, err
-			}
-			n += uint64(len(done))
-			inFlight = append(inFlight[:0], inFlight[SpillProbeBatchPages:]...)
-		}
-		sinks[g] = sink
-		return n, m.AdvisePages(inFlight, unix.MADV_PAGEOUT)
-	})
+	return ds, nil
 }
 
 func (o ProbeOptions) withDefaults() ProbeOptions {
@@ -287,36 +235,6 @@ func fsType(magic int64) (name string, inMemory bool) {
 		return "zfs", false
 	}
 	return fmt.Sprintf("0x%x", uint32(magic)), false
-}
-
-// writeProbeFile reserves and writes size bytes of data no device can
-// compress or deduplicate away (every 4 KiB page differs), syncs it and
-// drops it from the page cache so that reads go to the device.
-func writeProbeFile(ctx context.Context, f *os.File, size uint64) error {
-	if err := blockio.Fallocate(f, int64(size)); err != nil {
-		return err
-	}
-	buf := make([]byte, 1<<20)
-	rng := rand.NewChaCha8([32]byte{'p', 'c', '1'})
-	rng.Read(buf)
-	for off := uint64(0); off < size; off += uint64(len(buf)) {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		for p := 0; p < len(buf); p += PageSize {
-			binary.LittleEndian.PutUint64(buf[p:], off+uint64(p))
-		}
-		if _, err := f.WriteAt(buf, int64(off)); err != nil {
-			return fmt.Errorf("writing %s: %w", f.Name(), err)
-		}
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", f.Name(), err)
-	}
-	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
-		return fmt.Errorf("dropping %s from the page cache: %w", f.Name(), err)
-	}
-	return nil
 }
 
 // alignedBuffer maps n bytes of anonymous memory: page-aligned, as

@@ -46,6 +46,19 @@ type ParentCacheOptions struct {
 	// OnWait, if set, is told once, in one line, when the call waits for
 	// another process generating (or replacing) the cache.
 	OnWait func(msg string)
+	// OnGenerate, if set, follows a generation this call does itself, so
+	// that a command can say it is generating a cache (hours for a 32 GiB
+	// one on a small machine) and how far it is. It is called once with
+	// done 0 when the generation starts (the file is created and locked,
+	// no parent written yet: the caller's cue for a one-line notice),
+	// then after every chunk of 64 Ki nodes written, and last with done
+	// == total once the file is complete and durable. done only grows;
+	// total is the graph's node count. It is called from one goroutine,
+	// never concurrently, and the generation waits for it, so it should
+	// return quickly. It is not called when the cache is found, nor while
+	// another process generates it (OnWait is told that); a generation
+	// that fails or is cancelled stops short of total.
+	OnGenerate func(done, total uint64)
 	// Faults, if set, sees the generation's writes and syncs (faultfs.go).
 	Faults Injector
 }
@@ -85,7 +98,10 @@ func EnsureParentCache(ctx context.Context, g *sdr.Graph, dir string, opt Parent
 // parentDigest generates g's parents on several goroutines, writes them in
 // node order to w (nil: only hash them) and returns their SHA-256. At most
 // two chunks per worker are in memory at once, whatever the sector size.
-func parentDigest(ctx context.Context, g *sdr.Graph, w io.Writer, workers int) ([32]byte, error) {
+// progress, if set, is told after each chunk is written how many nodes
+// are: one call per 64 Ki nodes, from this goroutine, costs nothing next
+// to hashing and writing 3.5 MiB.
+func parentDigest(ctx context.Context, g *sdr.Graph, w io.Writer, workers int, progress func(done uint64)) ([32]byte, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -155,6 +171,9 @@ func parentDigest(ctx context.Context, g *sdr.Graph, w io.Writer, workers int) (
 			}
 		}
 		free <- c.buf[:cap(c.buf)]
+		if progress != nil {
+			progress(c.first + c.nodes)
+		}
 	}
 	var d [32]byte
 	h.Sum(d[:0])

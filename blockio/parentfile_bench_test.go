@@ -18,7 +18,7 @@ func BenchmarkParentDigest(b *testing.B) {
 			g := proofGraph(b, name)
 			b.SetBytes(int64(g.Nodes() * sdr.ParentCacheBytesPerNode))
 			for b.Loop() {
-				if _, err := parentDigest(context.Background(), g, io.Discard, 0); err != nil {
+				if _, err := parentDigest(context.Background(), g, io.Discard, 0, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

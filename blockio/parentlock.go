@@ -68,7 +68,8 @@ func (p *ParentCache) Close() error {
 // reading until Close: callers hold it for as long as they label from it.
 // When another process (pc1-tiered or rust-fil-proofs), or another
 // goroutine, is generating the cache, it waits for that generation and
-// uses its result, telling opt.OnWait.
+// uses its result, telling opt.OnWait; a generation of its own it tells
+// opt.OnGenerate.
 func AcquireParentCache(ctx context.Context, g *sdr.Graph, dir string, opt ParentCacheOptions) (*ParentCache, error) {
 	name := sdr.ParentCacheName(g)
 	entry, inManifest := sdr.ParentCacheManifest(name)
@@ -93,7 +94,7 @@ func AcquireParentCache(ctx context.Context, g *sdr.Graph, dir string, opt Paren
 		}
 		f, err := os.Open(info.Path)
 		if errors.Is(err, fs.ErrNotExist) {
-			pc, err := createParentCache(ctx, g, info, entry, opt.Workers, fileIO{inj: opt.Faults})
+			pc, err := createParentCache(ctx, g, info, entry, opt)
 			if errors.Is(err, errCacheRaced) {
 				continue
 			}
@@ -154,7 +155,7 @@ func AcquireParentCache(ctx context.Context, g *sdr.Graph, dir string, opt Paren
 		}
 		want := entry.Digest
 		if !inManifest {
-			if want, err = parentDigest(ctx, g, nil, opt.Workers); err != nil {
+			if want, err = parentDigest(ctx, g, nil, opt.Workers, nil); err != nil {
 				f.Close()
 				return nil, err
 			}
@@ -177,7 +178,9 @@ func AcquireParentCache(ctx context.Context, g *sdr.Graph, dir string, opt Paren
 // createParentCache creates the cache, exclusively, and generates it in
 // place under an exclusive lock; it returns it held under a shared one.
 // errCacheRaced means someone else created it first: read theirs.
-func createParentCache(ctx context.Context, g *sdr.Graph, info ParentCacheInfo, entry sdr.ManifestEntry, workers int, fio fileIO) (*ParentCache, error) {
+// opt.OnGenerate follows the generation (ParentCacheOptions).
+func createParentCache(ctx context.Context, g *sdr.Graph, info ParentCacheInfo, entry sdr.ManifestEntry, opt ParentCacheOptions) (*ParentCache, error) {
+	fio := fileIO{inj: opt.Faults}
 	dir := filepath.Dir(info.Path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("parent cache dir %s: %w", dir, err)
@@ -204,7 +207,21 @@ func createParentCache(ctx context.Context, g *sdr.Graph, info ParentCacheInfo, 
 	if err := SyncDir(dir); err != nil {
 		return abandon(fmt.Errorf("parent cache %s: %w", info.Path, err))
 	}
-	digest, err := parentDigest(ctx, g, &offsetWriter{f: f, path: info.Path, io: fio}, workers)
+	// Told only now that the file is ours: a raced or refused creation
+	// above is not a generation.
+	var progress func(uint64)
+	if opt.OnGenerate != nil {
+		total := g.Nodes()
+		opt.OnGenerate(0, total)
+		progress = func(done uint64) {
+			// The last chunk's call waits until the file is durable
+			// (below): done == total means a usable cache.
+			if done < total {
+				opt.OnGenerate(done, total)
+			}
+		}
+	}
+	digest, err := parentDigest(ctx, g, &offsetWriter{f: f, path: info.Path, io: fio}, opt.Workers, progress)
 	if err != nil {
 		return abandon(fmt.Errorf("parent cache %s: %w", info.Path, err))
 	}
@@ -225,6 +242,9 @@ func createParentCache(ctx context.Context, g *sdr.Graph, info ParentCacheInfo, 
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("parent cache %s: %w", info.Path, err)
+	}
+	if opt.OnGenerate != nil {
+		opt.OnGenerate(g.Nodes(), g.Nodes())
 	}
 	info.SHA256, info.Generated = digest, true
 	info.Verified = info.InManifest

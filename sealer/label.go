@@ -42,6 +42,10 @@ type LabelRequest struct {
 	// fields are zero: a library caller pays for no measurement it did not
 	// ask for.
 	Measure bool
+	// OnParentCache, if set, follows the parent cache's generation when
+	// the run has to generate it first (blockio.ParentCacheOptions.
+	// OnGenerate: 0 at the start, then nodes written, total when done).
+	OnParentCache func(done, total uint64)
 }
 
 // Label makes sure the graph's parent cache is there, labels every sector
@@ -56,7 +60,7 @@ func Label(ctx context.Context, req LabelRequest) (*Report, error) {
 		return nil, err
 	}
 	if cfg.ParentCache == "" {
-		parents, err := acquireParentCache(ctx, cfg.Graph, req.ParentCacheDir, cfg.LockOptions.OnWait)
+		parents, err := acquireParentCache(ctx, cfg.Graph, req.ParentCacheDir, cfg.LockOptions.OnWait, req.OnParentCache)
 		if err != nil {
 			return nil, err
 		}
@@ -80,12 +84,12 @@ func Label(ctx context.Context, req LabelRequest) (*Report, error) {
 // acquireParentCache opens g's parent cache in dir ("": the default
 // directory) under a shared lock, generating it first when it is missing
 // (or waiting for whoever generates it, telling onWait); the caller holds
-// it until the labeling ends.
-func acquireParentCache(ctx context.Context, g *sdr.Graph, dir string, onWait func(string)) (*blockio.ParentCache, error) {
+// it until the labeling ends. onGenerate follows a generation.
+func acquireParentCache(ctx context.Context, g *sdr.Graph, dir string, onWait func(string), onGenerate func(done, total uint64)) (*blockio.ParentCache, error) {
 	if dir == "" {
 		dir = blockio.DefaultParentCacheDir(os.Getenv)
 	}
-	return blockio.AcquireParentCache(ctx, g, dir, blockio.ParentCacheOptions{OnWait: onWait})
+	return blockio.AcquireParentCache(ctx, g, dir, blockio.ParentCacheOptions{OnWait: onWait, OnGenerate: onGenerate})
 }
 
 // measurement is what a measuring run takes around the labeler: nothing

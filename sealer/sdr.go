@@ -31,6 +31,8 @@ type LabelOptions struct {
 	OnProgress func(sector, layer int, nodesDone uint64)
 	// Measure asks for the report's costly figures (LabelRequest.Measure).
 	Measure bool
+	// OnParentCache as in LabelRequest.
+	OnParentCache func(done, total uint64)
 }
 
 // GenerateSDR writes the proof's layers for one sector into cacheDir: the
@@ -61,6 +63,7 @@ func LabelBatch(ctx context.Context, proof sdr.Proof, sectors []Replica, opts La
 		ParentCacheDir: opts.ParentCacheDir,
 		Name:           proof.Name,
 		Measure:        opts.Measure,
+		OnParentCache:  opts.OnParentCache,
 	}
 	for i, s := range sectors {
 		if s.CacheDir == "" {

@@ -83,6 +83,9 @@ type Batch struct {
 	// it is called from the hashing goroutines, several at once, after
 	// every block: it must be cheap and safe for concurrent use.
 	OnProgress func(Progress)
+	// OnParentCache, if set, follows the parent cache's generation when
+	// the batch has to generate it first (LabelRequest.OnParentCache).
+	OnParentCache func(done, total uint64)
 }
 
 // Stage is what a batch is doing for a sector.
@@ -242,7 +245,7 @@ func SealBatch(ctx context.Context, b Batch) (res *Result, err error) {
 	}
 	// Held, under a shared lock, until the batch ends: no one regenerates
 	// it under the labeler (rust-fil-proofs takes the same lock).
-	parents, err := acquireParentCache(ctx, p.graph, b.ParentCacheDir, b.LockOptions.OnWait)
+	parents, err := acquireParentCache(ctx, p.graph, b.ParentCacheDir, b.LockOptions.OnWait, b.OnParentCache)
 	if err != nil {
 		return nil, err
 	}

@@ -98,7 +98,12 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("--out: %w", err)
 	}
 	dir := parentCacheDir(e, *cacheDir)
-	parents, err := blockio.AcquireParentCache(ctx, spec.graph, dir, blockio.ParentCacheOptions{OnWait: e.onWait})
+	cacheProgress := NewProgress(e.stderr, e.stderrIsTerminal, 0, 0, 0)
+	parents, err := blockio.AcquireParentCache(ctx, spec.graph, dir, blockio.ParentCacheOptions{
+		OnWait:     e.onWait,
+		OnGenerate: cacheProgress.ParentCache(spec.String(), filepath.Join(dir, sdr.ParentCacheFileName(spec.graph))),
+	})
+	cacheProgress.Stop()
 	if err != nil {
 		return err
 	}

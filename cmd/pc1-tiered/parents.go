@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"path/filepath"
 	"time"
 
 	"github.com/pc1-tiered/pc1-tiered/blockio"
+	"github.com/pc1-tiered/pc1-tiered/sdr"
 )
 
 type parentsOutput struct {
@@ -40,7 +42,13 @@ func runParents(ctx context.Context, e *env, args []string) error {
 		mode = blockio.VerifyNever
 	}
 	start := time.Now()
-	info, err := blockio.EnsureParentCache(ctx, spec.graph, dir, blockio.ParentCacheOptions{Verify: mode, Regenerate: *regenerate, OnWait: e.onWait})
+	// No sectors: only the parent cache's lines, if it is generated.
+	progress := NewProgress(e.stderr, e.stderrIsTerminal, 0, 0, 0)
+	info, err := blockio.EnsureParentCache(ctx, spec.graph, dir, blockio.ParentCacheOptions{
+		Verify: mode, Regenerate: *regenerate, OnWait: e.onWait,
+		OnGenerate: progress.ParentCache(spec.String(), filepath.Join(dir, sdr.ParentCacheFileName(spec.graph))),
+	})
+	progress.Stop()
 	if err != nil {
 		return err
 	}

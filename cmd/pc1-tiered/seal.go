@@ -117,11 +117,13 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 	defer obs.close()
 	cfg.OnProgress = obs.onProgress()
 	obs.start()
+	parents := parentCacheDir(e, *cacheDir)
 	rep, err := sealer.Label(ctx, sealer.LabelRequest{
 		Config:         cfg,
-		ParentCacheDir: parentCacheDir(e, *cacheDir),
+		ParentCacheDir: parents,
 		Name:           spec.String(),
 		Measure:        true,
+		OnParentCache:  obs.progress.ParentCache(spec.String(), filepath.Join(parents, sdr.ParentCacheFileName(spec.graph))),
 	})
 	obs.end(rep, err)
 	if err != nil && ctx.Err() != nil {
@@ -337,6 +339,7 @@ func sealInputs(ctx context.Context, e *env, spec graphSpec, cfg labeler.Config,
 				onLabel(p.Sector, p.Layer, p.Done)
 			}
 		},
+		OnParentCache: obs.progress.ParentCache(spec.String(), filepath.Join(cacheDir, sdr.ParentCacheFileName(spec.graph))),
 	}
 	obs.start()
 	res, err := sealer.SealBatch(ctx, batch)

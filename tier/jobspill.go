@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 )
 
 // LayerView is where a job's hashing finds the blocks of one layer. The
@@ -121,7 +123,7 @@ func NewJobSpill(cfg JobSpillConfig) (*JobSpill, error) {
 // blocks blocks, preallocated), whose blocks the hashing finds in cur,
 // from block start (a resumed layer's durable prefix is read back first).
 func (s *JobSpill) StartLayer(layer int, path string, blocks, start int, cur LayerView) error {
-	f, err := s.r.Open(path)
+	f, err := s.openLayer(path)
 	if err != nil {
 		return err
 	}
@@ -197,7 +199,7 @@ func (s *JobSpill) EndLayer(ctx context.Context, path string, last bool) error {
 		return err
 	}
 	// Opened again under its committed name, which its errors then give.
-	f, err := s.r.Open(path)
+	f, err := s.openLayer(path)
 	if err != nil {
 		return err
 	}
@@ -209,12 +211,22 @@ func (s *JobSpill) EndLayer(ctx context.Context, path string, last bool) error {
 // the previous layer of a resumed job and promotes its first
 // Plan.Expander blocks into prev, as EndLayer would have.
 func (s *JobSpill) LoadPrev(ctx context.Context, path string, prev LayerView) error {
-	f, err := s.r.Open(path)
+	f, err := s.openLayer(path)
 	if err != nil {
 		return err
 	}
 	s.prevFile, s.prevPath, s.hasPrev = f, path, true
 	return s.promote(ctx, prev)
+}
+
+// openLayer opens a layer file in the reader, saying what to do where the
+// filesystem refuses O_DIRECT.
+func (s *JobSpill) openLayer(path string) (File, error) {
+	f, err := s.r.Open(path)
+	if errors.Is(err, unix.EINVAL) {
+		return f, fmt.Errorf("spill: %w: the spill tier reads spilled labels with O_DIRECT, which this filesystem refuses; put the output on a disk filesystem (ext4, xfs) or give the seal enough DRAM not to spill", err)
+	}
+	return f, err
 }
 
 // promote reads the first Plan.Expander blocks of the previous layer into

@@ -75,6 +75,7 @@ func TestBadInputLeavesNothing(t *testing.T) {
 		// seal: sizes and pool
 		{name: "seal/size below 2KiB", setup: seal("--sector-size", "1KiB"), code: 2, msg: `--sector-size "1KiB": sector size 1024 is not supported: it must be a power of two from 2KiB (2048) to 128GiB`},
 		{name: "seal/size zero", setup: seal("--sector-size", "0"), code: 2, msg: "sector size 0 is not supported"},
+		{name: "seal/unknown spill engine", setup: seal("--spill-engine", "aio"), code: 2, msg: `--spill-engine: unknown read engine "aio": auto, io_uring or pread`},
 		{name: "seal/size above 128GiB", setup: seal("--sector-size", "256GiB"), code: 2, msg: "sector size 274877906944 is not supported"},
 		{name: "seal/size not the proof's", setup: seal("--proof", "StackedDrg2KiBV1_1", "--sector-size", "8MiB"), code: 2, msg: `--sector-size "8MiB" does not match StackedDrg2KiBV1_1 (2KiB); for other sizes use --porep-id`},
 		{name: "seal/pool above the maximum", setup: seal("--pool-size", "1GiB"), code: 1, msg: "pool size 1.0 GiB is outside [4.0 KiB, 4.0 KiB] for 1 jobs of 2.0 KiB sectors"},

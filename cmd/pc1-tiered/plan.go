@@ -40,6 +40,7 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 	coldCPU := fs.Duration("cold-read-cpu", 0, "CPU time per cold read, e.g. 20us (default: the kernel CPU per page-cache miss the probe measures)")
 	probeSize := fs.String("probe-size", "1GiB", "size of each device probe's temporary file")
 	probeTime := fs.Duration("probe-time", tier.DefaultProbeDuration, "time each device probe spends measuring")
+	spillEngine := fs.String("spill-engine", "auto", "the engine the spill-path probe reads with: auto, io_uring or pread (as seal --spill-engine)")
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -100,6 +101,9 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 		return usagef("--block-size %s: must be a power of two from 32 bytes to the sector size", *blockSize)
 	}
 	popts := tier.ProbeOptions{Duration: *probeTime}
+	if popts.Engine, err = tier.ParseEngine(*spillEngine); err != nil {
+		return usagef("--spill-engine: %v", err)
+	}
 	if popts.FileSize, err = sizeFlag("--probe-size", *probeSize, "", e.getenv); err != nil {
 		return err
 	}

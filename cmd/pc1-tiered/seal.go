@@ -15,6 +15,7 @@ import (
 	"github.com/pc1-tiered/pc1-tiered/labeler"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/pc1-tiered/pc1-tiered/sealer"
+	"github.com/pc1-tiered/pc1-tiered/tier"
 )
 
 // hexList collects a repeatable hex flag.
@@ -40,6 +41,7 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 	parallel := fs.Int("parallel", 0, "sectors hashing at once, the pool's N (default: number of cores)")
 	dram := fs.String("dram", "", "DRAM budget for the whole seal, e.g. 200GiB (default $PC1_DRAM; below (N+1) x sector size the spill tier reads cold labels from the layer files, so put --out on NVMe)")
 	hugetlb := fs.Bool("hugetlb", false, "use reserved MAP_HUGETLB pages for the DRAM arena (falls back to transparent hugepages)")
+	spillEngine := fs.String("spill-engine", "auto", "how the spill tier reads spilled labels with O_DIRECT: auto (io_uring where the host allows it, else pread), io_uring or pread")
 	lockstep := fs.Int("lockstep", 0, "sectors labeled together by one job, sharing one parent-cache walk and a multi-stream SHA-NI kernel: 0 automatic (the largest k <= 4 with --parallel at least k times the cores, with SHA-NI and no spill), 1 off, 2 to 4 forced (not with the spill tier; with no --parallel, one group per core)")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics while sealing, e.g. 127.0.0.1:9464 (default: off)")
 	logFormat := fs.String("log-format", "", "log the batch on stderr as text or json lines (default: off; replaces the live progress lines)")
@@ -70,6 +72,9 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 		}
 	}
 	cfg := labeler.Config{Graph: spec.graph, Layers: *layers, Options: labeler.Options{Parallel: *parallel, HugeTLB: *hugetlb, Lockstep: *lockstep}}
+	if cfg.SpillEngine, err = tier.ParseEngine(*spillEngine); err != nil {
+		return usagef("--spill-engine: %v", err)
+	}
 	if cfg.PoolSize, err = sizeFlag("--pool-size", *poolSize, "MEM_POOL_SIZE", e.getenv); err != nil {
 		return err
 	}

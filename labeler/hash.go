@@ -64,15 +64,11 @@ func (v *layerView) label(p uint32) *[sdr.NodeSize]byte {
 	return (*[sdr.NodeSize]byte)(b[off : off+sdr.NodeSize])
 }
 
-// addr is the address of parent p's label, read by node: in DRAM, or for
-// a block on the device the next label the spill tier's prefetcher read.
-// The branch is never taken without the spill tier.
-func (v *layerView) addr(p uint32, node uint64) uintptr {
-	b := v.base[uint64(p)>>v.shift]
-	if b == 0 {
-		return v.cold.Next(node)
-	}
-	return b + uintptr((uint64(p)&v.mask)*v.stride+v.off)
+// addr is the address of parent p's label in DRAM. For a block on the
+// device (base 0) it is meaningless, and coldAddrs replaces it. Kept this
+// small, it is inlined into the hot loop.
+func (v *layerView) addr(p uint32) uintptr {
+	return v.base[uint64(p)>>v.shift] + uintptr((uint64(p)&v.mask)*v.stride+v.off)
 }
 
 // prefetchDistance is how many nodes ahead parents are prefetched: far
@@ -196,11 +192,32 @@ func (l *nodeLabeler) labelRange(first, count uint64, parents []uint32, cur, pre
 func (l *nodeLabeler) parentAddrs(a *[halfSlots]uintptr, node uint64, ps []uint32, degree int, cur, prev *layerView) {
 	ps = ps[:sdr.Degree:sdr.Degree]
 	for s := 0; s < sdr.BaseDegree; s++ {
-		a[s] = cur.addr(ps[s], node)
+		a[s] = cur.addr(ps[s])
 	}
 	if degree == sdr.Degree {
 		for s := sdr.BaseDegree; s < sdr.Degree; s++ {
-			a[s] = prev.addr(ps[s], node)
+			a[s] = prev.addr(ps[s])
+		}
+	}
+	if cur.cold != nil || prev.cold != nil {
+		coldAddrs(a, node, ps, degree, cur, prev)
+	}
+}
+
+// coldAddrs replaces the addresses of node's parents in blocks on the
+// device with those of their labels as the spill tier read them, in slot
+// order (the order its prefetcher hands them over in). A spilling job's
+// views share one ColdLabels.
+//
+//go:noinline
+func coldAddrs(a *[halfSlots]uintptr, node uint64, ps []uint32, degree int, cur, prev *layerView) {
+	for s := 0; s < degree; s++ {
+		v := cur
+		if s >= sdr.BaseDegree {
+			v = prev
+		}
+		if v.base[uint64(ps[s])>>v.shift] == 0 {
+			a[s] = v.cold.Next(node)
 		}
 	}
 }

@@ -25,6 +25,11 @@ const (
 	// coldSubmit is the most reads handed to the reader in one call: the
 	// engine submits (and the kernel starts) them together.
 	coldSubmit = 32
+	// coldDepth is the reads a job's reader keeps at the kernel. The
+	// development VM's virtual disk wants deep queues: 4 x 64 MiB sectors,
+	// 4 layers at 1.1 x S per sector labeled 220K nodes/s at depth 32, 286K
+	// at 128 and 307K at 256 (one run each, same hour).
+	coldDepth = 256
 	// PassStepNodes is how often (in nodes) the hashing reports where it
 	// is (JobSpill.Hashed): the pages of the nodes it passed go back to the
 	// reader then, so this bounds the pages the hashing holds.
@@ -33,11 +38,12 @@ const (
 	// look-ahead, whatever the share of cold parents: a layer all on the
 	// device asks up to 14 pages per node.
 	coldHeldPages = 1024
-	// coldBuffers is the page buffers a job's reader owns (4 KiB each, 8
-	// MiB a job, outside the DRAM budget): the prefetcher's held pages and
-	// the node it is on, the pages the hashing holds since its last report
-	// (and the few nodes its addresses run ahead), and a batch in flight.
-	coldBuffers = coldHeldPages + sdr.Degree*(1+PassStepNodes+8) + 2*coldSubmit
+	// coldBuffers is the page buffers a job's reader owns (4 KiB each,
+	// 4.2 MiB a job, outside the DRAM budget): the pages the prefetcher
+	// holds (at most coldHeldPages before a node, whose parents add at most
+	// sdr.Degree) and a submission's worth of slack, so that ReadBatch
+	// never waits for a buffer only the prefetcher itself could free.
+	coldBuffers = coldHeldPages + sdr.Degree + coldSubmit
 )
 
 // coldEntry is one spilled parent of one node, in the order the hashing
@@ -94,11 +100,9 @@ type ColdLabels struct {
 	// the device held before the write.
 	written atomic.Uint64
 
-	// The hashing's side: the batch it reads (next entry at at), and the
-	// entries it has read whose pages it still holds, in node order.
+	// The hashing's side: the batch it reads (next entry at at).
 	batch   coldBatch
 	at      int
-	held    []coldEntry
 	err     error
 	zero    [sdr.NodeSize]byte
 	lateNow time.Duration
@@ -136,18 +140,10 @@ func (c *ColdLabels) stopLayer() {
 		return
 	}
 	close(c.stop)
-	<-c.done
+	<-c.done // the prefetcher released every page it held
 	c.stop = nil
-	// Pages handed over but not read, and pages read but not passed.
-	for _, e := range c.batch.entries[c.at:] {
-		c.r.Release(e.page)
+	for range c.batches {
 	}
-	for b := range c.batches {
-		for _, e := range b.entries {
-			c.r.Release(e.page)
-		}
-	}
-	c.Passed(^uint64(0))
 	c.batch = coldBatch{}
 }
 
@@ -185,7 +181,6 @@ func (c *ColdLabels) Next(v uint64) uintptr {
 	}
 	e := c.batch.entries[c.at]
 	c.at++
-	c.held = append(c.held, e)
 	if e.node != v {
 		// The prefetcher and the hashing disagree about which parents are
 		// spilled: a bug, and labels would be wrong. Stop the job.
@@ -200,19 +195,12 @@ func (c *ColdLabels) Next(v uint64) uintptr {
 	return uintptr(unsafe.Pointer(&b[e.off]))
 }
 
-// Passed tells the prefetcher the hashing is at node v: the pages of the
-// nodes before it go back to the reader, and the look-ahead moves on.
-func (c *ColdLabels) Passed(v uint64) {
-	k := 0
-	for k < len(c.held) && c.held[k].node < v {
-		c.r.Release(c.held[k].page)
-		k++
-	}
-	c.held = append(c.held[:0], c.held[k:]...)
-	if v != ^uint64(0) {
-		c.pos.Store(v)
-	}
-}
+// Passed tells the prefetcher the hashing has labeled every node before v:
+// it releases the pages only those nodes read, and the look-ahead moves
+// on. Entries hold no reference of their own: the prefetcher's one
+// reference per page lasts until the hashing passes the page's last
+// reader, one lock per page instead of three per parent.
+func (c *ColdLabels) Passed(v uint64) { c.pos.Store(v) }
 
 // Err is the first error of the layer's cold reads.
 func (c *ColdLabels) Err() error { return c.err }
@@ -241,7 +229,10 @@ func (c *ColdLabels) run(layer int, start, w uint64, stop, done chan struct{}) {
 	p := coldPrefetch{c: c, ctx: ctx, stop: stop, held: make(map[pageKey]heldPage), first: start}
 	defer p.drop(^uint64(0))
 	if err := p.walk(layer, start, w); err != nil && !errors.Is(err, errStopped) {
-		p.send(coldBatch{end: p.first, err: err})
+		// Pages handed over before the error stay until the layer stops.
+		if p.send(coldBatch{end: p.first, err: err}) == nil {
+			<-stop
+		}
 	}
 }
 
@@ -301,7 +292,20 @@ func (p *coldPrefetch) walk(layer int, start, w uint64) error {
 	for {
 		chunkFirst, parents, err := c.stream.Next()
 		if errors.Is(err, io.EOF) {
-			return p.flush(c.nodes)
+			if err := p.flush(c.nodes); err != nil {
+				return err
+			}
+			// The pages stay until the hashing has passed their readers:
+			// entries hold no reference of their own.
+			for {
+				p.drop(c.pos.Load())
+				wait.Reset(50 * time.Microsecond)
+				select {
+				case <-p.stop:
+					return errStopped
+				case <-wait.C:
+				}
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("prefetcher: %w", err)
@@ -381,7 +385,6 @@ func (p *coldPrefetch) use(k pageKey, q, v uint64) {
 	case !h.asked:
 		p.pending = append(p.pending, pendingEntry{entry: len(p.entries), key: k})
 	default:
-		p.c.r.Retain(h.page)
 		e.page = h.page
 	}
 	h.last = v
@@ -414,9 +417,7 @@ func (p *coldPrefetch) submit() error {
 		p.held[k] = h
 	}
 	for _, pe := range p.pending {
-		h := p.held[pe.key]
-		r.Retain(h.page)
-		p.entries[pe.entry].page = h.page
+		p.entries[pe.entry].page = p.held[pe.key].page
 	}
 	p.reqs, p.keys, p.pending = p.reqs[:0], p.keys[:0], p.pending[:0]
 	return nil
@@ -428,9 +429,6 @@ func (p *coldPrefetch) flush(end uint64) error {
 		return err
 	}
 	if err := p.send(coldBatch{entries: p.entries, end: end}); err != nil {
-		for _, e := range p.entries {
-			p.c.r.Release(e.page) // every entry has its page: submit succeeded
-		}
 		p.entries = nil
 		return err
 	}

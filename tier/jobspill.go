@@ -105,6 +105,9 @@ func NewJobSpill(cfg JobSpillConfig) (*JobSpill, error) {
 	s := &JobSpill{cfg: cfg, expSlots: cfg.Slots[:plan.Expander], winSlots: cfg.Slots[plan.Expander:]}
 	ro := cfg.Reader
 	ro.PageSize, ro.Buffers = PageSize, coldBuffers
+	if ro.Depth == 0 {
+		ro.Depth = coldDepth
+	}
 	r, err := NewDeviceReader(ro)
 	if err != nil {
 		return nil, err

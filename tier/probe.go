@@ -182,7 +182,7 @@ func ProbeDevice(ctx context.Context, dir string, opts ProbeOptions) (DeviceSpee
 	ds.MissUserCPUSecondsPerRead = m.userPerRead()
 	if ds.Direct {
 		rs, err := ProbeDeviceReader(ctx, path, ReaderProbeOptions{
-			Reader: DeviceReaderOptions{Engine: opts.Engine}, Batch: coldSubmit, Duration: 2 * phase,
+			Reader: DeviceReaderOptions{Engine: opts.Engine, Depth: coldDepth}, Batch: coldSubmit, Duration: 2 * phase,
 		})
 		if err != nil {
 			return fail(err)

@@ -592,10 +592,10 @@ func (p *planner) deviceRate() float64 {
 	best := map[uint64]float64{}
 	var order []uint64
 	for _, d := range p.in.Devices {
-		p.step("device %s (%s, dev %d:%d, %s): %s random 4 KiB reads/s at depth %d, %s kernel CPU/read; page-cache misses %s/s at %s kernel + %s user CPU/read; spill path (O_DIRECT through the tier's reader, %s) %s pages/s at %s CPU/page; sequential %s/s",
+		p.step("device %s (%s, dev %d:%d, %s): %s random 4 KiB reads/s at depth %d, %s kernel CPU/read; page-cache misses %s/s at %s kernel + %s user CPU/read; spill path (O_DIRECT through the tier's reader, %s, %d readers at once) %s pages/s at %s CPU/page; sequential %s/s",
 			d.Dir, d.FSType, unix.Major(d.Device), unix.Minor(d.Device), directName(d.Direct), measure.HumanRate(d.RandomReadsPerSecond), d.QueueDepth,
 			micros(d.KernelCPUSecondsPerRead), measure.HumanRate(d.MissReadsPerSecond), micros(d.MissKernelCPUSecondsPerRead),
-			micros(d.MissUserCPUSecondsPerRead), d.SpillEngine,
+			micros(d.MissUserCPUSecondsPerRead), d.SpillEngine, max(1, d.SpillStreams),
 			measure.HumanRate(d.SpillReadsPerSecond), micros(d.SpillCPUSecondsPerRead), humanize.IBytes(uint64(d.SeqReadBytesPerSecond)))
 		p.r.Warnings = append(p.r.Warnings, d.Warnings...)
 		if d.InMemory && len(d.Warnings) == 0 {

@@ -28,6 +28,10 @@ type ProbeOptions struct {
 	// Engine is the spill-path reader's engine (EngineAuto: io_uring where
 	// the host allows it).
 	Engine Engine
+	// Streams is how many readers the spill-path phase runs at once
+	// (default 1): a batch's spilling jobs have one each, and the device
+	// serves N readers at the tier's depth at another rate than one.
+	Streams int
 
 	// buffered skips O_DIRECT, so tests reach the fallback on kernels
 	// whose tmpfs accepts O_DIRECT (Linux 6.6 and later).
@@ -85,8 +89,10 @@ type DeviceSpeed struct {
 	// plus user time per read. A planner uses these figures.
 	SpillReadsPerSecond    float64 `json:"spill_reads_per_second"`
 	SpillCPUSecondsPerRead float64 `json:"spill_cpu_seconds_per_read"`
-	// SpillEngine is the reader's engine ("io_uring" or "pread").
-	SpillEngine string `json:"spill_engine"`
+	// SpillEngine is the reader's engine ("io_uring" or "pread"), and
+	// SpillStreams how many readers read at once.
+	SpillEngine  string `json:"spill_engine"`
+	SpillStreams int    `json:"spill_streams"`
 	// Warnings say what makes the figures less than a device's (tmpfs, no
 	// O_DIRECT).
 	Warnings []string `json:"warnings,omitempty"`
@@ -181,17 +187,37 @@ func ProbeDevice(ctx context.Context, dir string, opts ProbeOptions) (DeviceSpee
 	ds.MissKernelCPUSecondsPerRead = m.sysPerRead()
 	ds.MissUserCPUSecondsPerRead = m.userPerRead()
 	if ds.Direct {
-		rs, err := ProbeDeviceReader(ctx, path, ReaderProbeOptions{
-			Reader: DeviceReaderOptions{Engine: opts.Engine, Depth: coldDepth}, Batch: coldSubmit, Duration: 2 * phase,
-		})
-		if err != nil {
+		streams := max(1, opts.Streams)
+		speeds := make([]ReaderSpeed, streams)
+		errs := make([]error, streams)
+		var wg sync.WaitGroup
+		for i := range streams {
+			wg.Go(func() {
+				speeds[i], errs[i] = ProbeDeviceReader(ctx, path, ReaderProbeOptions{
+					Reader: DeviceReaderOptions{Engine: opts.Engine, Depth: coldDepth}, Batch: coldSubmit, Duration: 2 * phase,
+				})
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
 			return fail(err)
 		}
-		ds.SpillReadsPerSecond = rs.ReadsPerSecond
-		ds.SpillCPUSecondsPerRead = rs.CPUPerRead.Seconds()
-		ds.SpillEngine = rs.Engine
-		if rs.Warning != "" {
-			ds.Warnings = append(ds.Warnings, rs.Warning)
+		// Each stream's CPU figure is the whole process's over its own
+		// reads: the process's CPU per read is 1 / sum(1 / figure).
+		var invCPU float64
+		for _, rs := range speeds {
+			ds.SpillReadsPerSecond += rs.ReadsPerSecond
+			if rs.CPUPerRead > 0 {
+				invCPU += 1 / rs.CPUPerRead.Seconds()
+			}
+		}
+		if invCPU > 0 {
+			ds.SpillCPUSecondsPerRead = 1 / invCPU
+		}
+		ds.SpillStreams = streams
+		ds.SpillEngine = speeds[0].Engine
+		if speeds[0].Warning != "" {
+			ds.Warnings = append(ds.Warnings, speeds[0].Warning)
 		}
 	} else {
 		// Without O_DIRECT the spill tier cannot read this filesystem

@@ -35,12 +35,30 @@ func TestSealSurvivesKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts several processes")
 	}
+	for _, tc := range []struct {
+		name  string
+		extra []string
+	}{
+		{name: "all in DRAM"},
+		// 1.1 x S per sector: each job keeps the previous layer and 25
+		// blocks of the one being written, and reads the rest of it from
+		// the device.
+		{name: "spilling", extra: []string{"--dram", "2253KiB"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testSealSurvivesKill(t, tc.extra) })
+	}
+}
+
+func testSealSurvivesKill(t *testing.T, extra []string) {
 	cache := t.TempDir()
-	args := []string{"seal", "--sector-size", "1MiB", "--layers", "3", "--sectors", "2", "--parallel", "2",
-		"--block-size", "4KiB", "--cache-dir", cache}
+	args := append([]string{"seal", "--sector-size", "1MiB", "--layers", "3", "--sectors", "2", "--parallel", "2",
+		"--block-size", "4KiB", "--cache-dir", cache}, extra...)
 	ref := t.TempDir()
-	code, _, stderr := runCLI(t, nil, append(args, "--out", ref)...)
+	code, stdout, stderr := runCLI(t, nil, append(args, "--out", ref)...)
 	require.Equal(t, 0, code, stderr)
+	if len(extra) > 0 {
+		require.Contains(t, stdout, "spill reads", "the budget turns the spill tier on")
+	}
 
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("kill points drawn with seed %d", seed)
@@ -119,7 +137,7 @@ func TestSealSurvivesKill(t *testing.T) {
 		}
 	}
 
-	code, stdout, stderr := runCLI(t, nil, append(args, "--out", out)...)
+	code, stdout, stderr = runCLI(t, nil, append(args, "--out", out)...)
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, stdout, "resumed at layer 3")
 	for s := range 2 {

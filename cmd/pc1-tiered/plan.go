@@ -100,7 +100,9 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 	if b := in.BlockSize; b != 0 && (b < 32 || b&(b-1) != 0 || b > s) {
 		return usagef("--block-size %s: must be a power of two from 32 bytes to the sector size", *blockSize)
 	}
-	popts := tier.ProbeOptions{Duration: *probeTime}
+	// The spill path is probed as the batch would read: one reader per
+	// sector hashing at once.
+	popts := tier.ProbeOptions{Duration: *probeTime, Streams: max(1, *sectors)}
 	if popts.Engine, err = tier.ParseEngine(*spillEngine); err != nil {
 		return usagef("--spill-engine: %v", err)
 	}

@@ -158,7 +158,7 @@ func sweepPanels(title string, pts []SweepPlotPoint) ([]*plot.Plot, error) {
 		}},
 		{ylabel: sweepLostLabel, lines: []plotSeries{
 			{name: "pool wait", y: func(p SweepPlotPoint) float64 { return p.PoolWaitSeconds }, color: orange, shape: draw.TriangleGlyph{}},
-			{name: "stall (page faults)", y: func(p SweepPlotPoint) float64 { return p.StallSeconds }, color: red, dash: dashed, shape: draw.CrossGlyph{}},
+			{name: "stall (waiting for spilled labels)", y: func(p SweepPlotPoint) float64 { return p.StallSeconds }, color: red, dash: dashed, shape: draw.CrossGlyph{}},
 		}},
 		{ylabel: sweepMemoryLabel, lines: []plotSeries{
 			{name: "peak DRAM incl. layer page cache", y: func(p SweepPlotPoint) float64 { return p.PeakDRAMMiB }, color: green, shape: draw.CircleGlyph{}},

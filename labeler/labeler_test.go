@@ -425,6 +425,7 @@ func TestRunSpillReadError(t *testing.T) {
 				},
 			}
 			_, err := Run(context.Background(), cfg)
+			t.Log(err)
 			require.ErrorIs(t, err, syscall.EIO)
 			require.ErrorContains(t, err, "sector 0 ("+dirs[0]+")")
 			require.ErrorContains(t, err, fmt.Sprintf("layer %d", tc.layer))

@@ -77,11 +77,10 @@ type coldBatch struct {
 // Next is called by the hashing goroutine only; Passed by the job's
 // goroutine (the same one). The prefetcher owns everything else.
 type ColdLabels struct {
-	r      *DeviceReader
-	cur    File
-	prev   File
-	curOK  bool
-	prevOK bool
+	r *DeviceReader
+	// cur and prev are the two layers' files in the reader (prev unused
+	// in layer 1, which reads no previous layer).
+	cur, prev File
 
 	stream        *blockio.ParentStream
 	nodes         uint64
@@ -121,9 +120,9 @@ func newColdLabels(r *DeviceReader, parentCache string, nodes, nodesPerBlock uin
 // startLayer starts reading ahead for layer from node start (a resumed
 // layer starts past its durable prefix), with the most recent window
 // blocks of the layer in DRAM; cur and prev are the layer files opened in
-// the reader (prevOK false in layer 1, which has no previous layer).
-func (c *ColdLabels) startLayer(layer int, start uint64, window int, cur File, prev File, prevOK bool) {
-	c.cur, c.curOK, c.prev, c.prevOK = cur, true, prev, prevOK
+// the reader.
+func (c *ColdLabels) startLayer(layer int, start uint64, window int, cur, prev File) {
+	c.cur, c.prev = cur, prev
 	c.pos.Store(start)
 	c.written.Store(0)
 	c.batch, c.at, c.err = coldBatch{end: start}, 0, nil

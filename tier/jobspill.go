@@ -61,16 +61,17 @@ type JobSpillConfig struct {
 // JobSpill is one spilling job's placement of its two layers: the first
 // Plan.Expander blocks of the previous layer and a ring of Plan.Window
 // blocks of the layer being written stay in DRAM (Slots); every other
-// block is read through a read-only mapping of its layer file, which holds
-// every label anyway, so spilling costs no extra writes. A written block
-// leaves DRAM only after the layer file's writer has pushed it to the
-// device and dropped it from the page cache, so a spilled label really is
-// on the device only.
+// block's labels are read from its layer file, which holds every label
+// anyway, with O_DIRECT through the job's DeviceReader (ColdLabels), so
+// spilling costs no extra writes. A written block leaves DRAM only after
+// the layer file's writer has pushed it to the device and dropped it from
+// the page cache, so a spilled label really is on the device only.
 //
 // A block's life: DRAM (a ring slot) -> demoted once written (its view
-// points at the mapping) -> promoted at the layer's end if it falls in the
-// expander share, else read from the mapping for the next layer -> gone
-// when that layer ends. Counters change only in those transitions.
+// marks it cold: ColdLabels serves its labels) -> promoted at the layer's
+// end if it falls in the expander share, else read from the device for
+// the next layer -> gone when that layer ends. Counters change only in
+// those transitions.
 //
 // A JobSpill is driven by one goroutine (the job's); only its prefetcher
 // runs beside it.
@@ -137,7 +138,7 @@ func (s *JobSpill) StartLayer(layer int, path string, blocks, start int, cur Lay
 	if layer == 1 {
 		s.ring = append(append([][]byte(nil), s.expSlots...), s.winSlots...)
 	}
-	s.cold.startLayer(layer, uint64(start)*s.cfg.NodesPerBlock, len(s.ring), s.curFile, s.prevFile, s.hasPrev)
+	s.cold.startLayer(layer, uint64(start)*s.cfg.NodesPerBlock, len(s.ring), s.curFile, s.prevFile)
 	return nil
 }
 

@@ -15,7 +15,8 @@ type SectorResult struct {
 	// with more jobs than cores, jobs take turns block by block.
 	CoreWait time.Duration
 	// Stalled is the part of Hashing the job's thread was not on a CPU:
-	// page faults on spilled labels the prefetcher did not hide.
+	// waiting for spilled labels not read in time, or for a core the
+	// scheduler gave another thread.
 	Stalled time.Duration
 	// Nodes is the number of labels computed.
 	Nodes uint64

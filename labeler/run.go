@@ -194,7 +194,8 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 	defer func() { <-r.slots }()
 
 	// Pin the job to its thread so the thread's CPU time is the job's:
-	// hashing time minus CPU time is time stalled on page faults.
+	// hashing time minus CPU time is time stalled (waiting for spilled
+	// labels, or for a core).
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 

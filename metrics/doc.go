@@ -33,7 +33,7 @@
 //     at the scrape, not peaks), and pc1_dram_budget_bytes when a budget
 //     is set.
 //
-// Stall time (hashing waiting on page faults) is not exported: the labeler
+// Stall time (hashing waiting for spilled labels) is not exported: the labeler
 // measures it per sector but only reports it in its Result when the batch
 // ends, and labeler.Live does not carry it.
 //

@@ -18,7 +18,7 @@ type SectorReport struct {
 	PoolWaitSeconds float64 `json:"pool_wait_seconds"`
 	CoreWaitSeconds float64 `json:"core_wait_seconds"`
 	// StallSeconds is hashing time the job's thread spent off the CPU:
-	// page faults on spilled labels.
+	// waiting for spilled labels, or descheduled.
 	StallSeconds    float64 `json:"stall_seconds"`
 	SyncWaitSeconds float64 `json:"sync_wait_seconds"`
 	HashSeconds     float64 `json:"hash_seconds"`

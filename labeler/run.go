@@ -126,6 +126,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if e, ok := spill.counters.Engine.Load().(string); ok {
 			res.Spill.Engine = e
 		}
+		if w, ok := spill.counters.EngineWarning.Load().(string); ok {
+			res.Warnings = append(res.Warnings, "spill tier: "+w)
+		}
 	}
 	if err := context.Cause(ctx); err != nil {
 		return res, err

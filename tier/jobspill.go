@@ -34,8 +34,10 @@ type SpillCounters struct {
 	// finished, DeviceReadCPUNanos the CPU their engines spent on them,
 	// PeakInFlight the most reads one job had in flight.
 	DeviceReads, DeviceReadBytes, DeviceReadCPUNanos, PeakInFlight atomic.Uint64
-	// Engine names the readers' engine ("io_uring" or "pread").
-	Engine atomic.Value
+	// Engine names the readers' engine ("io_uring" or "pread"), and
+	// EngineWarning why it is not io_uring when io_uring was not refused
+	// by choice (the host disables it, say).
+	Engine, EngineWarning atomic.Value
 }
 
 // JobSpillConfig describes one spilling job.
@@ -114,6 +116,9 @@ func NewJobSpill(cfg JobSpillConfig) (*JobSpill, error) {
 		return nil, err
 	}
 	cfg.Counters.Engine.Store(r.Engine().String())
+	if w := r.Warning(); w != "" {
+		cfg.Counters.EngineWarning.Store(w)
+	}
 	cold, err := newColdLabels(r, cfg.ParentCache, cfg.Nodes, cfg.NodesPerBlock, plan, cfg.Counters)
 	if err != nil {
 		r.Close()

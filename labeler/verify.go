@@ -38,6 +38,13 @@ type VerifyConfig struct {
 	Seed uint64
 	// OnSector, if set, is called after each sector that passed.
 	OnSector func(SectorCheck)
+	// OnParentCache, if set, is asked for a progress callback when the
+	// missing parent cache of graph g (its file named path) is generated,
+	// and OnWait
+	// is told, in one line, what Verify waits for (a cache another process
+	// generates): blockio.ParentCacheOptions' OnGenerate and OnWait.
+	OnParentCache func(g *sdr.Graph, path string) func(done, total uint64)
+	OnWait        func(msg string)
 }
 
 // SectorCheck is what Verify found for one sector that passed.
@@ -179,7 +186,11 @@ func (v *verifier) parentCache(ctx context.Context, g *sdr.Graph) (blockio.Paren
 	if v.cfg.Samples < 0 {
 		mode = blockio.VerifyAlways
 	}
-	pc, err := blockio.AcquireParentCache(ctx, g, dir, blockio.ParentCacheOptions{Verify: mode})
+	opts := blockio.ParentCacheOptions{Verify: mode, OnWait: v.cfg.OnWait}
+	if v.cfg.OnParentCache != nil {
+		opts.OnGenerate = v.cfg.OnParentCache(g, filepath.Join(dir, sdr.ParentCacheFileName(g)))
+	}
+	pc, err := blockio.AcquireParentCache(ctx, g, dir, opts)
 	if err != nil {
 		return blockio.ParentCacheInfo{}, err
 	}

@@ -135,3 +135,19 @@ func runCLIOn(t *testing.T, terminal bool, args ...string) (int, string, string)
 	code := run(context.Background(), e, args)
 	return code, stdout.String(), stderr.String()
 }
+
+// TestVerifyParentCacheOutput: verify, which generates a missing parent
+// cache as seal does, says so too.
+func TestVerifyParentCacheOutput(t *testing.T) {
+	out := t.TempDir()
+	code, _, stderr := runCLI(t, nil, "seal", "--proof", "StackedDrg2KiBV1_1", "--out", out, "--cache-dir", t.TempDir())
+	require.Equal(t, 0, code, stderr)
+	fresh := t.TempDir()
+	code, _, stderr = runCLIOn(t, false, "verify", "--out", out, "--cache-dir", fresh)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "pc1-tiered: generating the parent cache for 2KiB sectors at "+fresh)
+	require.Contains(t, stderr, "pc1-tiered: generated the parent cache in")
+	code, _, stderr = runCLIOn(t, false, "verify", "--out", out, "--cache-dir", fresh)
+	require.Equal(t, 0, code, stderr)
+	require.NotContains(t, stderr, "parent cache", "found, not generated: nothing to say")
+}

@@ -40,8 +40,14 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	var sectors, layers, labels uint64
 	caches := map[string]bool{}
 	var cacheOrder []string
+	// No sectors: only a parent cache's lines, if one is generated.
+	progress := NewProgress(e.stderr, e.stderrIsTerminal, 0, 0, 0)
+	defer progress.Stop()
 	_, err = labeler.Verify(ctx, labeler.VerifyConfig{
-		Dir: *out, ParentCache: dir, Samples: k, Seed: *seed,
+		Dir: *out, ParentCache: dir, Samples: k, Seed: *seed, OnWait: e.onWait,
+		OnParentCache: func(g *sdr.Graph, path string) func(done, total uint64) {
+			return progress.ParentCache(sdr.FormatSize(g.SectorSize())+" sectors", path)
+		},
 		OnSector: func(c labeler.SectorCheck) {
 			fmt.Fprintf(e.stdout, "ok %s: %s, %d layers, %d labels recomputed, replica id %x\n",
 				c.Dir, sdr.FormatSize(c.Meta.SectorSize), c.Meta.Layers, c.Nodes, c.Meta.ReplicaID[:])

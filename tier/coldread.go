@@ -163,16 +163,22 @@ func (c *ColdLabels) Next(v uint64) uintptr {
 		if c.err != nil {
 			return uintptr(unsafe.Pointer(&c.zero[0]))
 		}
+		var ok bool
 		select {
-		case c.batch = <-c.batches:
+		case c.batch, ok = <-c.batches:
 		default:
 			// The prefetcher is behind the hashing.
 			start := time.Now()
-			c.batch = <-c.batches
+			c.batch, ok = <-c.batches
 			c.lateNow += time.Since(start)
 			c.late.Add(1)
 		}
 		c.at = 0
+		if !ok {
+			// Only a stopped layer closes the channel; a hashing still
+			// asking is a bug, and must not spin or read freed pages.
+			c.batch.err = errors.New("spill: the prefetcher stopped before the hashing was done")
+		}
 		if c.batch.err != nil {
 			c.err = c.batch.err
 			c.batch.entries = nil

@@ -132,14 +132,18 @@ const (
 // hand-off, unchanged until the slot is free again).
 type slot struct {
 	state slotState
-	gen   uint32
-	refs  int32
-	file  int32
-	fd    int
-	off   int64
-	buf   []byte
-	n     int
-	err   error
+	// awaited is set while a Wait blocks on this slot: waking waiters
+	// only for the reads they wait for spares the wake-ups (a futex and
+	// usually an IPI each) that dominated the CPU per read otherwise.
+	awaited bool
+	gen     uint32
+	refs    int32
+	file    int32
+	fd      int
+	off     int64
+	buf     []byte
+	n       int
+	err     error
 }
 
 type openFile struct {
@@ -172,9 +176,10 @@ type DeviceReader struct {
 	kind    Engine
 	warning string
 
-	mu           sync.Mutex
-	cond         sync.Cond // broadcast when reads finish and someone waits
-	waiters      int
+	mu   sync.Mutex
+	cond sync.Cond // broadcast when a read someone waits for finishes
+	// draining is set while Close waits for the last read.
+	draining     bool
 	space        sync.Cond // broadcast when buffers come free and someone waits
 	spaceWaiters int
 	free         []int32 // buffers in slotFree
@@ -358,8 +363,11 @@ func (r *DeviceReader) ReadBatch(ctx context.Context, reqs []PageRead, pages []P
 // slotReading, so the counters change only here.
 func (r *DeviceReader) finish(fs []finished) {
 	r.mu.Lock()
+	wake := false
 	for _, f := range fs {
 		s := &r.slots[f.slot]
+		wake = wake || s.awaited
+		s.awaited = false
 		of := r.files[s.file]
 		n, err := f.n, f.err
 		if r.opts.Fault != nil {
@@ -380,7 +388,7 @@ func (r *DeviceReader) finish(fs []finished) {
 			r.freeSlot(f.slot)
 		}
 	}
-	if r.waiters > 0 {
+	if wake || r.draining && r.reading == 0 {
 		r.cond.Broadcast()
 	}
 	r.mu.Unlock()
@@ -419,11 +427,10 @@ func (r *DeviceReader) Wait(p Page) ([]byte, error) {
 	s := r.held(p, "Wait")
 	if s.state != slotDone {
 		start := time.Now()
-		r.waiters++
 		for s.state != slotDone {
+			s.awaited = true
 			r.cond.Wait()
 		}
-		r.waiters--
 		r.waits++
 		r.waited += time.Since(start)
 	}
@@ -464,12 +471,15 @@ type DeviceReaderStats struct {
 	// Waits counts Wait calls that had to block, WaitTime their total.
 	Waits    uint64
 	WaitTime time.Duration
-	// EngineCPU is the user+system CPU time of the engine's own threads
-	// (the io_uring thread or the pread threads), sampled as they run. It
-	// includes submitting and reaping, and for io_uring the completion work
-	// the kernel defers to that thread; it does not include interrupt
-	// handling charged to other threads, the callers' own CPU, or io_uring
-	// worker threads (O_DIRECT reads on ext4 and xfs do not need them).
+	// EngineCPU is the user+system CPU time (getrusage RUSAGE_THREAD) of
+	// the io_uring engine's thread, sampled as it runs, or of the pread
+	// workers' threads over each pread call. It includes submitting and
+	// reaping, and for io_uring the completion work the kernel defers to
+	// that thread; it does not include the callers' own CPU, the Go
+	// runtime's (sysmon, waking threads), interrupt handling charged to
+	// other threads, or io_uring worker threads (O_DIRECT reads on ext4
+	// and xfs do not need them). ProbeDeviceReader reports the whole
+	// process's figure beside it.
 	EngineCPU time.Duration
 	// Syscalls counts the engine's io_uring_enter or pread calls: reads per
 	// call is how well submission and completion are batched.
@@ -510,11 +520,10 @@ func (r *DeviceReader) Close() error {
 	}
 	r.closed = true
 	r.space.Broadcast()
-	r.waiters++
+	r.draining = true
 	for r.reading > 0 {
 		r.cond.Wait()
 	}
-	r.waiters--
 	r.mu.Unlock()
 	r.engine.stop()
 	var errs []error

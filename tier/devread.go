@@ -67,7 +67,8 @@ type DeviceReaderOptions struct {
 	Engine Engine
 	// Fault, when set, sees every finished read (bytes read, error) and
 	// returns what the caller will see instead: the seam through which
-	// tests inject EIO and short reads.
+	// tests inject EIO and short reads. It runs with the reader's lock
+	// held and must not call the reader.
 	Fault func(path string, off int64, n int, err error) (int, error)
 
 	// buffered opens files without O_DIRECT, so tests can run on
@@ -215,6 +216,7 @@ func NewDeviceReader(opts DeviceReaderOptions) (*DeviceReader, error) {
 	r.cond.L, r.space.L = &r.mu, &r.mu
 	for i := range r.slots {
 		r.slots[i].buf = mem[i*opts.PageSize : (i+1)*opts.PageSize : (i+1)*opts.PageSize]
+		r.slots[i].gen = 1                      // so that a zero Page is never held
 		r.free[i] = int32(opts.Buffers - 1 - i) // popped from the end: buffer 0 first
 	}
 	if opts.Engine != EnginePread {
@@ -311,18 +313,12 @@ func (r *DeviceReader) ReadBatch(ctx context.Context, reqs []PageRead, pages []P
 		return fmt.Errorf("device reader: a batch of %d reads exceeds the %d buffers", len(reqs), r.opts.Buffers)
 	}
 	r.mu.Lock()
-	for _, q := range reqs {
-		of, err := r.file(q.File)
-		if err != nil {
-			r.mu.Unlock()
-			return err
-		}
-		if q.Off < 0 || q.Off%4096 != 0 {
-			r.mu.Unlock()
-			return fmt.Errorf("reading %s at %d: offset not a multiple of 4096", of.path, q.Off)
-		}
+	if err := r.check(reqs); err != nil {
+		r.mu.Unlock()
+		return err
 	}
-	if len(r.free) < len(reqs) && ctx.Done() != nil {
+	waited := len(r.free) < len(reqs)
+	if waited && ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() {
 			r.mu.Lock()
 			r.space.Broadcast()
@@ -343,6 +339,12 @@ func (r *DeviceReader) ReadBatch(ctx context.Context, reqs []PageRead, pages []P
 		r.mu.Unlock()
 		return ctx.Err()
 	}
+	if waited { // a file may have been closed meanwhile
+		if err := r.check(reqs); err != nil {
+			r.mu.Unlock()
+			return err
+		}
+	}
 	for i, q := range reqs {
 		id := r.free[len(r.free)-1]
 		r.free = r.free[:len(r.free)-1]
@@ -356,6 +358,20 @@ func (r *DeviceReader) ReadBatch(ctx context.Context, reqs []PageRead, pages []P
 	r.peak = max(r.peak, r.reading)
 	r.mu.Unlock()
 	r.engine.submit(pages[:len(reqs)])
+	return nil
+}
+
+// check validates requests; r.mu is held.
+func (r *DeviceReader) check(reqs []PageRead) error {
+	for _, q := range reqs {
+		of, err := r.file(q.File)
+		if err != nil {
+			return err
+		}
+		if q.Off < 0 || q.Off%4096 != 0 {
+			return fmt.Errorf("reading %s at %d: offset not a multiple of 4096", of.path, q.Off)
+		}
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -53,7 +54,9 @@ func TestProbeDeviceReader(t *testing.T) {
 // TestMeasureDeviceReader is a measurement, not a check: with
 // PC1_TIERED_READER_PROBE set to a file (or a directory to create one in)
 // it reads it for PC1_TIERED_READER_PROBE_SECONDS (default 20) with each
-// engine at depth 64, batch 32, reap >= 16 and logs the figures.
+// engine (or PC1_TIERED_READER_PROBE_ENGINE's) at depth 64, batch 32,
+// reap >= 16 (PC1_TIERED_READER_PROBE_DEPTH and _REAP change those) and
+// logs the figures.
 func TestMeasureDeviceReader(t *testing.T) {
 	path := os.Getenv("PC1_TIERED_READER_PROBE")
 	if path == "" {
@@ -65,12 +68,20 @@ func TestMeasureDeviceReader(t *testing.T) {
 		require.NoError(t, err)
 		d = secs
 	}
+	depth, reap := 64, 16
+	for name, v := range map[string]*int{"PC1_TIERED_READER_PROBE_DEPTH": &depth, "PC1_TIERED_READER_PROBE_REAP": &reap} {
+		if s := os.Getenv(name); s != "" {
+			n, err := strconv.Atoi(s)
+			require.NoError(t, err, name)
+			*v = n
+		}
+	}
 	for _, eng := range engines {
 		if e := os.Getenv("PC1_TIERED_READER_PROBE_ENGINE"); e != "" && e != eng.String() {
 			continue
 		}
 		s, err := ProbeDeviceReader(context.Background(), path, ReaderProbeOptions{
-			Reader:   DeviceReaderOptions{Engine: eng, Depth: 64, Reap: 16},
+			Reader:   DeviceReaderOptions{Engine: eng, Depth: depth, Reap: reap},
 			Batch:    32,
 			FileSize: 4 << 30,
 			Duration: d,

@@ -67,7 +67,8 @@ type DeviceReaderOptions struct {
 	Engine Engine
 	// Fault, when set, sees every finished read (bytes read, error) and
 	// returns what the caller will see instead: the seam through which
-	// tests inject EIO and short reads.
+	// tests inject EIO and short reads. It runs with the reader's lock
+	// held and must not call the reader.
 	Fault func(path string, off int64, n int, err error) (int, error)
 
 	// buffered opens files without O_DIRECT, so tests can run on
@@ -132,14 +133,18 @@ const (
 // hand-off, unchanged until the slot is free again).
 type slot struct {
 	state slotState
-	gen   uint32
-	refs  int32
-	file  int32
-	fd    int
-	off   int64
-	buf   []byte
-	n     int
-	err   error
+	// awaited is set while a Wait blocks on this slot: waking waiters
+	// only for the reads they wait for spares the wake-ups (a futex and
+	// usually an IPI each) that dominated the CPU per read otherwise.
+	awaited bool
+	gen     uint32
+	refs    int32
+	file    int32
+	fd      int
+	off     int64
+	buf     []byte
+	n       int
+	err     error
 }
 
 type openFile struct {
@@ -172,9 +177,10 @@ type DeviceReader struct {
 	kind    Engine
 	warning string
 
-	mu           sync.Mutex
-	cond         sync.Cond // broadcast when reads finish and someone waits
-	waiters      int
+	mu   sync.Mutex
+	cond sync.Cond // broadcast when a read someone waits for finishes
+	// draining is set while Close waits for the last read.
+	draining     bool
 	space        sync.Cond // broadcast when buffers come free and someone waits
 	spaceWaiters int
 	free         []int32 // buffers in slotFree
@@ -210,6 +216,7 @@ func NewDeviceReader(opts DeviceReaderOptions) (*DeviceReader, error) {
 	r.cond.L, r.space.L = &r.mu, &r.mu
 	for i := range r.slots {
 		r.slots[i].buf = mem[i*opts.PageSize : (i+1)*opts.PageSize : (i+1)*opts.PageSize]
+		r.slots[i].gen = 1                      // so that a zero Page is never held
 		r.free[i] = int32(opts.Buffers - 1 - i) // popped from the end: buffer 0 first
 	}
 	if opts.Engine != EnginePread {
@@ -306,18 +313,12 @@ func (r *DeviceReader) ReadBatch(ctx context.Context, reqs []PageRead, pages []P
 		return fmt.Errorf("device reader: a batch of %d reads exceeds the %d buffers", len(reqs), r.opts.Buffers)
 	}
 	r.mu.Lock()
-	for _, q := range reqs {
-		of, err := r.file(q.File)
-		if err != nil {
-			r.mu.Unlock()
-			return err
-		}
-		if q.Off < 0 || q.Off%4096 != 0 {
-			r.mu.Unlock()
-			return fmt.Errorf("reading %s at %d: offset not a multiple of 4096", of.path, q.Off)
-		}
+	if err := r.check(reqs); err != nil {
+		r.mu.Unlock()
+		return err
 	}
-	if len(r.free) < len(reqs) && ctx.Done() != nil {
+	waited := len(r.free) < len(reqs)
+	if waited && ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() {
 			r.mu.Lock()
 			r.space.Broadcast()
@@ -338,6 +339,12 @@ func (r *DeviceReader) ReadBatch(ctx context.Context, reqs []PageRead, pages []P
 		r.mu.Unlock()
 		return ctx.Err()
 	}
+	if waited { // a file may have been closed meanwhile
+		if err := r.check(reqs); err != nil {
+			r.mu.Unlock()
+			return err
+		}
+	}
 	for i, q := range reqs {
 		id := r.free[len(r.free)-1]
 		r.free = r.free[:len(r.free)-1]
@@ -354,12 +361,29 @@ func (r *DeviceReader) ReadBatch(ctx context.Context, reqs []PageRead, pages []P
 	return nil
 }
 
+// check validates requests; r.mu is held.
+func (r *DeviceReader) check(reqs []PageRead) error {
+	for _, q := range reqs {
+		of, err := r.file(q.File)
+		if err != nil {
+			return err
+		}
+		if q.Off < 0 || q.Off%4096 != 0 {
+			return fmt.Errorf("reading %s at %d: offset not a multiple of 4096", of.path, q.Off)
+		}
+	}
+	return nil
+}
+
 // finish records reads the engine completed: the one place a slot leaves
 // slotReading, so the counters change only here.
 func (r *DeviceReader) finish(fs []finished) {
 	r.mu.Lock()
+	wake := false
 	for _, f := range fs {
 		s := &r.slots[f.slot]
+		wake = wake || s.awaited
+		s.awaited = false
 		of := r.files[s.file]
 		n, err := f.n, f.err
 		if r.opts.Fault != nil {
@@ -380,7 +404,7 @@ func (r *DeviceReader) finish(fs []finished) {
 			r.freeSlot(f.slot)
 		}
 	}
-	if r.waiters > 0 {
+	if wake || r.draining && r.reading == 0 {
 		r.cond.Broadcast()
 	}
 	r.mu.Unlock()
@@ -419,11 +443,10 @@ func (r *DeviceReader) Wait(p Page) ([]byte, error) {
 	s := r.held(p, "Wait")
 	if s.state != slotDone {
 		start := time.Now()
-		r.waiters++
 		for s.state != slotDone {
+			s.awaited = true
 			r.cond.Wait()
 		}
-		r.waiters--
 		r.waits++
 		r.waited += time.Since(start)
 	}
@@ -464,12 +487,15 @@ type DeviceReaderStats struct {
 	// Waits counts Wait calls that had to block, WaitTime their total.
 	Waits    uint64
 	WaitTime time.Duration
-	// EngineCPU is the user+system CPU time of the engine's own threads
-	// (the io_uring thread or the pread threads), sampled as they run. It
-	// includes submitting and reaping, and for io_uring the completion work
-	// the kernel defers to that thread; it does not include interrupt
-	// handling charged to other threads, the callers' own CPU, or io_uring
-	// worker threads (O_DIRECT reads on ext4 and xfs do not need them).
+	// EngineCPU is the user+system CPU time (getrusage RUSAGE_THREAD) of
+	// the io_uring engine's thread, sampled as it runs, or of the pread
+	// workers' threads over each pread call. It includes submitting and
+	// reaping, and for io_uring the completion work the kernel defers to
+	// that thread; it does not include the callers' own CPU, the Go
+	// runtime's (sysmon, waking threads), interrupt handling charged to
+	// other threads, or io_uring worker threads (O_DIRECT reads on ext4
+	// and xfs do not need them). ProbeDeviceReader reports the whole
+	// process's figure beside it.
 	EngineCPU time.Duration
 	// Syscalls counts the engine's io_uring_enter or pread calls: reads per
 	// call is how well submission and completion are batched.
@@ -510,11 +536,10 @@ func (r *DeviceReader) Close() error {
 	}
 	r.closed = true
 	r.space.Broadcast()
-	r.waiters++
+	r.draining = true
 	for r.reading > 0 {
 		r.cond.Wait()
 	}
-	r.waiters--
 	r.mu.Unlock()
 	r.engine.stop()
 	var errs []error

@@ -304,6 +304,7 @@ func TestDeviceReaderMisuse(t *testing.T) {
 		"retain released":   func() { r.Retain(pages[0]) },
 		"wait released":     func() { _, _ = r.Wait(pages[0]) },
 		"page of no buffer": func() { r.Release(Page{slot: 99}) },
+		"zero page":         func() { r.Release(Page{}) },
 	} {
 		require.Panics(t, use, name)
 	}

@@ -59,4 +59,28 @@
 //     place, and JobSpill.Hashed returns the error before the labeler
 //     writes the block: labels computed from a failed read are never
 //     written.
+//
+// # Device reads
+//
+// A DeviceReader reads pages of files with O_DIRECT into page buffers it
+// owns: one anonymous mapping of Buffers x PageSize bytes, so the memory
+// is exact, outside the Go heap and never in the page cache. Reads are
+// handed over in batches (ReadBatch) and carried either by one io_uring,
+// submitted and reaped in batches from one goroutine locked to its thread
+// (blockio/uring), or, where io_uring is unavailable or disabled, by Depth
+// goroutines doing pread. A buffer moves Free -> Reading -> Done -> Free,
+// and only ReadBatch, the engine's completion (finish) and the last
+// Release move it, under one mutex, so the counters cannot drift.
+//
+//   - A Page handle carries one reference from ReadBatch; Retain adds one,
+//     Release drops one, and the buffer is reused only when the last is
+//     dropped and its read has finished. Bytes from Wait are valid until
+//     then. A handle released too often panics: generations make a stale
+//     handle detectable instead of silently reading someone else's page.
+//   - ReadBatch takes all of a batch's buffers at once or waits (ctx and
+//     Close end the wait), so concurrent batches cannot deadlock each
+//     other; at most Depth reads are at the kernel, the rest queue.
+//   - Close waits for every read handed over, so no read lands in memory
+//     after it is unmapped.
+//   - Every read error names the file and offset.
 package tier

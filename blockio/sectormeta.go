@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"golang.org/x/sys/unix"
 )
 
 // SectorMetaFile is the name of the metadata file in a sector's directory.
@@ -187,17 +188,36 @@ func SectorDirs(root string) ([]string, error) {
 }
 
 // LayerReader reads labels from a committed layer file at any offset, for
-// checks that look at a few nodes of a large layer without loading it.
+// checks that look at a few nodes of a large layer without loading it, or
+// (uncached) for labels read into DRAM blocks.
 type LayerReader struct {
 	path string
 	f    *os.File
+	// uncached drops what each read brought into the page cache.
+	uncached bool
 }
 
 // OpenLayer opens layer (from 1) in the sector directory dir, failing with
 // the file's name when it is missing or not exactly size bytes long: a
 // layer file of any other size is not one PC2 may trust.
 func OpenLayer(dir string, layer int, size uint64) (*LayerReader, error) {
-	path := SectorDir(dir).Layer(layer)
+	return openLayer(SectorDir(dir).Layer(layer), size, false)
+}
+
+// OpenLayerUncached opens the committed layer file at path as OpenLayer
+// does, for reads into DRAM blocks (a resumed job's previous layer, a
+// spilling job's promotions) that leave nothing in the page cache: those
+// labels then live in the arena only, not twice. Kernel read-ahead is off,
+// since read-ahead past each block would stay cached.
+func OpenLayerUncached(path string, size uint64) (*LayerReader, error) {
+	r, err := openLayer(path, size, true)
+	if err == nil {
+		_ = unix.Fadvise(int(r.f.Fd()), 0, 0, unix.FADV_RANDOM)
+	}
+	return r, err
+}
+
+func openLayer(path string, size uint64, uncached bool) (*LayerReader, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("layer file: %w", err)
@@ -211,7 +231,7 @@ func OpenLayer(dir string, layer int, size uint64) (*LayerReader, error) {
 		f.Close()
 		return nil, fmt.Errorf("layer file %s is %d bytes, want %d", path, st.Size(), size)
 	}
-	return &LayerReader{path: path, f: f}, nil
+	return &LayerReader{path: path, f: f, uncached: uncached}, nil
 }
 
 // Path is the layer file's name.
@@ -222,6 +242,9 @@ func (r *LayerReader) Path() string { return r.path }
 func (r *LayerReader) ReadAt(p []byte, off int64) error {
 	if _, err := r.f.ReadAt(p, off); err != nil {
 		return fmt.Errorf("reading %d bytes at offset %d of %s: %w", len(p), off, r.path, err)
+	}
+	if r.uncached {
+		_ = unix.Fadvise(int(r.f.Fd()), off, int64(len(p)), unix.FADV_DONTNEED)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pc1-tiered/pc1-tiered/measure"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/stretchr/testify/require"
 )
@@ -166,4 +167,38 @@ func TestOpenLayer(t *testing.T) {
 	require.ErrorContains(t, err, sdr.LayerFileName(2)+" is 4096 bytes, want 8192")
 	_, err = OpenLayer(dir, 1, 4096)
 	require.ErrorContains(t, err, filepath.Join(dir, sdr.LayerFileName(1))+": no such file or directory")
+}
+
+// TestOpenLayerUncached reads a whole 8 MiB layer file block by block, as
+// a promotion does: every byte arrives, and nothing of the file is left in
+// the page cache (read-ahead included). A file of the wrong size is
+// refused at open.
+func TestOpenLayerUncached(t *testing.T) {
+	dir := t.TempDir()
+	const size, block = 8 << 20, 1 << 20
+	want := make([]byte, size)
+	for i := range want {
+		want[i] = byte(i * 7)
+	}
+	path := SectorDir(dir).Layer(1)
+	require.NoError(t, os.WriteFile(path, want, 0o644))
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	require.NoError(t, WriteBackAndDrop(f, 0, size))
+	require.NoError(t, f.Close())
+
+	r, err := OpenLayerUncached(path, size)
+	require.NoError(t, err)
+	got := make([]byte, block)
+	for off := 0; off < size; off += block {
+		require.NoError(t, r.ReadAt(got, int64(off)))
+		require.Equal(t, want[off:off+block], got)
+	}
+	require.NoError(t, r.Close())
+	cached, err := measure.PageCacheBytes(path)
+	require.NoError(t, err)
+	require.Zero(t, cached, "an uncached read leaves nothing in the page cache")
+
+	_, err = OpenLayerUncached(path, size+4096)
+	require.ErrorContains(t, err, "is 8388608 bytes, want 8392704")
 }

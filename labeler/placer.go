@@ -6,7 +6,6 @@ import (
 
 	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/pool"
-	"github.com/pc1-tiered/pc1-tiered/tier"
 )
 
 // placer decides where the blocks of the two layers a job reads live.
@@ -76,7 +75,7 @@ func (p *poolPlacer) jobBlock(id pool.BlockID) []byte {
 func (p *poolPlacer) written(int) func() { return nil }
 
 func (p *poolPlacer) loadPrev(ctx context.Context, layer int) error {
-	files := make([]*tier.UncachedFile, len(p.js.lanes))
+	files := make([]*blockio.LayerReader, len(p.js.lanes))
 	defer func() {
 		for _, f := range files {
 			if f != nil {
@@ -85,7 +84,7 @@ func (p *poolPlacer) loadPrev(ctx context.Context, layer int) error {
 		}
 	}()
 	for s, ln := range p.js.lanes {
-		f, err := tier.OpenUncached(blockio.SectorDir(ln.sector.Dir).Layer(layer))
+		f, err := blockio.OpenLayerUncached(blockio.SectorDir(ln.sector.Dir).Layer(layer), p.run.cfg.Graph.SectorSize())
 		if err != nil {
 			return p.js.laneErr(ln, err)
 		}

@@ -50,9 +50,9 @@ const (
 	// (4 x 64 MiB sectors, 4 layers, 2 cores).
 	poolMinRatio     = 0.74
 	poolDefaultRatio = 0.99
-	// prefetchAheadNodes is the labeler's prefetch distance: a spilling
-	// job holds the pages of at most this many nodes' cold reads in the
-	// page cache.
+	// prefetchAheadNodes is the spill tier's prefetch distance: a spilling
+	// job holds the pages of at most this many nodes' cold reads in its
+	// reader's buffers.
 	prefetchAheadNodes = tier.PrefetchAheadNodes
 )
 

@@ -54,12 +54,11 @@ type coldEntry struct {
 	off  uint32
 }
 
-// coldBatch is a run of consecutive nodes' cold parents.
+// coldBatch is a run of consecutive nodes' cold parents, or the error that
+// ended the prefetch.
 type coldBatch struct {
 	entries []coldEntry
-	// end is the first node after the batch.
-	end uint64
-	err error
+	err     error
 }
 
 // ColdLabels is where a spilling job's hashing finds the labels of its
@@ -100,12 +99,14 @@ type ColdLabels struct {
 	written atomic.Uint64
 
 	// The hashing's side: the batch it reads (next entry at at).
-	batch   coldBatch
-	at      int
-	err     error
-	zero    [sdr.NodeSize]byte
-	lateNow time.Duration
-	late    atomic.Uint64
+	batch coldBatch
+	at    int
+	err   error
+	zero  [sdr.NodeSize]byte
+	// lateWaits and lateTime count the hashing's waits for a batch the
+	// prefetcher had not handed over yet (the job's goroutine only).
+	lateWaits uint64
+	lateTime  time.Duration
 }
 
 func newColdLabels(r *DeviceReader, parentCache string, nodes, nodesPerBlock uint64, plan SpillPlan, counts *SpillCounters) (*ColdLabels, error) {
@@ -125,7 +126,7 @@ func (c *ColdLabels) startLayer(layer int, start uint64, window int, cur, prev F
 	c.cur, c.prev = cur, prev
 	c.pos.Store(start)
 	c.written.Store(0)
-	c.batch, c.at, c.err = coldBatch{end: start}, 0, nil
+	c.batch, c.at, c.err = coldBatch{}, 0, nil
 	c.batches = make(chan coldBatch, PrefetchAheadNodes/coldBatchNodes+1)
 	c.stop = make(chan struct{})
 	c.done = make(chan struct{})
@@ -170,8 +171,8 @@ func (c *ColdLabels) Next(v uint64) uintptr {
 			// The prefetcher is behind the hashing.
 			start := time.Now()
 			c.batch, ok = <-c.batches
-			c.lateNow += time.Since(start)
-			c.late.Add(1)
+			c.lateTime += time.Since(start)
+			c.lateWaits++
 		}
 		c.at = 0
 		if !ok {
@@ -235,7 +236,7 @@ func (c *ColdLabels) run(layer int, start, w uint64, stop, done chan struct{}) {
 	defer p.drop(^uint64(0))
 	if err := p.walk(layer, start, w); err != nil && !errors.Is(err, errStopped) {
 		// Pages handed over before the error stay until the layer stops.
-		if p.send(coldBatch{end: p.first, err: err}) == nil {
+		if p.send(coldBatch{err: err}) == nil {
 			<-stop
 		}
 	}
@@ -433,7 +434,7 @@ func (p *coldPrefetch) flush(end uint64) error {
 	if err := p.submit(); err != nil {
 		return err
 	}
-	if err := p.send(coldBatch{entries: p.entries, end: end}); err != nil {
+	if err := p.send(coldBatch{entries: p.entries}); err != nil {
 		p.entries = nil
 		return err
 	}

@@ -8,8 +8,6 @@ import (
 	"os"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/pc1-tiered/pc1-tiered/blockio"
 )
 
@@ -151,7 +149,7 @@ func ProbeDeviceReader(ctx context.Context, path string, opts ReaderProbeOptions
 		return nil
 	}
 
-	cpu0, err := processCPU()
+	cpu0, err := processCPUTime()
 	if err != nil {
 		return fail(err)
 	}
@@ -183,7 +181,7 @@ func ProbeDeviceReader(ctx context.Context, path string, opts ReaderProbeOptions
 		return fail(err)
 	}
 	wall := time.Since(start)
-	cpu1, err := processCPU()
+	cpu1, err := processCPUTime()
 	if err != nil {
 		return fail(err)
 	}
@@ -196,13 +194,4 @@ func ProbeDeviceReader(ctx context.Context, path string, opts ReaderProbeOptions
 	speed.Waits = rs.Waits
 	speed.ReadsPerSyscall = float64(rs.Reads+rs.Errors) / float64(max(rs.Syscalls, 1))
 	return speed, nil
-}
-
-// processCPU is the user+system CPU time of the whole process.
-func processCPU() (time.Duration, error) {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		return 0, fmt.Errorf("getrusage: %w", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/pc1-tiered/pc1-tiered/blockio"
+	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"golang.org/x/sys/unix"
 )
 
@@ -243,7 +245,7 @@ func (s *JobSpill) openLayer(path string) (File, error) {
 // points next at them and at the device for the rest.
 func (s *JobSpill) promote(ctx context.Context, next LayerView) error {
 	blocks := int(s.cfg.Nodes / s.cfg.NodesPerBlock)
-	f, err := OpenUncached(s.prevPath)
+	f, err := blockio.OpenLayerUncached(s.prevPath, s.cfg.Nodes*sdr.NodeSize)
 	if err != nil {
 		return err
 	}
@@ -272,8 +274,8 @@ func (s *JobSpill) Close() {
 	c.DeviceReads.Add(st.Reads)
 	c.DeviceReadBytes.Add(st.Bytes)
 	c.DeviceReadCPUNanos.Add(uint64(st.EngineCPU))
-	c.LatePages.Add(st.Waits + s.cold.late.Load())
-	c.LateNanos.Add(uint64(st.WaitTime + s.cold.lateNow))
+	c.LatePages.Add(st.Waits + s.cold.lateWaits)
+	c.LateNanos.Add(uint64(st.WaitTime + s.cold.lateTime))
 	for {
 		peak := c.PeakInFlight.Load()
 		if uint64(st.PeakInFlight) <= peak || c.PeakInFlight.CompareAndSwap(peak, uint64(st.PeakInFlight)) {

@@ -399,6 +399,12 @@ func runStreams(ctx context.Context, n int, d time.Duration, read func(g int, de
 
 type cpuTimes struct{ sys, user time.Duration }
 
+// processCPUTime is the user+system CPU time of the whole process.
+func processCPUTime() (time.Duration, error) {
+	c, err := rusage()
+	return c.sys + c.user, err
+}
+
 func rusage() (cpuTimes, error) {
 	var ru unix.Rusage
 	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {

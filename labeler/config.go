@@ -83,23 +83,40 @@ type Options struct {
 	// Parallel is how many sectors hash at once; 0 means GOMAXPROCS.
 	// Extra sectors wait for a slot without holding pool blocks.
 	Parallel int
-	// Lockstep is how many sectors one job labels together (a lockstep
-	// group, lockstep.go): 0 chooses automatically, 1 labels each sector
-	// on its own, 2 to 4 forces groups of that many (at most Jobs). A
-	// group shares one walk of the parent cache and hashes its sectors'
-	// labels of a node together, which keeps the SHA unit busier than one
-	// sector can. With the SHA extensions and no spill, the automatic choice
-	// is the largest k <= 4 with k x GOMAXPROCS sectors hashing at once,
-	// so that every core still has a group, whose pool fits the pool size
-	// and DRAM budget; otherwise 1. Groups do not spill: forcing them
-	// with a DRAM budget that turns the spill tier on is an error.
+	// Batch is how many sectors one job labels together (a batch,
+	// batch.go and lockstep.go): 0 chooses automatically, 1 labels each
+	// sector on its own, 2 to tier.MaxBatchLanes forces batches of that
+	// many (a batch larger than the sector count is one batch of them
+	// all, with a warning). A batch shares one walk of the parent cache,
+	// stores its labels node-major (a parent's labels for every sector in
+	// one record) and hashes them with the k-stream kernels, which keeps
+	// the SHA unit busier than one sector can; when it spills, one device
+	// page read brings a parent for all its sectors.
+	//
+	// The automatic choice: without spill, with the SHA extensions, the
+	// largest batch of at most 4 with one batch per core still hashing,
+	// whose pool fits the pool size and DRAM budget (else 1); when the
+	// DRAM budget is below the pool minimum for one sector per job, one
+	// batch of every sector that hashes at once (at most
+	// tier.MaxBatchLanes), which asks the device for the fewest reads.
+	Batch int
+	// Lockstep is Batch's older name, from when a batch (a "lockstep
+	// group") held at most 4 sectors; it is taken as Batch when Batch is
+	// 0.
 	Lockstep int
+	// SpillDirs are where a spilling batch keeps its spill files, one
+	// directory per drive (pages are striped over them); empty means the
+	// first sector's directory. Single sectors need none: their layer
+	// files are their spill copies.
+	SpillDirs []string
 	// HugeTLB asks for reserved hugepages for the DRAM arena.
 	HugeTLB bool
 	// DRAMBudget, when set, caps the DRAM the pool may use. A budget below
-	// the pool's minimum, (N+1) x S, turns on the spill tier: each job then
+	// the pool's minimum, (N+1) x S for N jobs of S bytes (a batch of B
+	// sectors is a job of B x S), turns on the spill tier: each job then
 	// owns budget/N of DRAM (tier.PlanSpill) and reads the rest of its two
-	// layers from the layer files.
+	// layers from the device: a single sector's from its layer files, a
+	// batch's from its spill files.
 	DRAMBudget uint64
 	// LockOptions say what to do when another seal holds a sector
 	// directory (or generates the parent cache): fail at once naming it
@@ -135,9 +152,21 @@ func blockSizeFor(sectorSize, perLayer uint64) uint64 {
 
 // spills reports whether the DRAM budget is below the pool minimum for
 // single-sector jobs, which turns the spill tier on.
-func (c *Config) spills() bool {
-	lo, _, _ := pool.Bounds(c.Graph.SectorSize(), c.Jobs())
+func (c *Config) spills() bool { return c.spillsIn(1) }
+
+// spillsIn reports whether the DRAM budget is below the pool minimum for
+// jobs of k sectors.
+func (c *Config) spillsIn(k int) bool {
+	lo, _, _ := pool.Bounds(uint64(k)*c.Graph.SectorSize(), groupsOf(c.Jobs(), k))
 	return c.DRAMBudget != 0 && c.DRAMBudget < lo
+}
+
+// batchAsked is the batch size asked for: Batch, or its older name.
+func (c *Config) batchAsked() int {
+	if c.Batch != 0 {
+		return c.Batch
+	}
+	return c.Lockstep
 }
 
 // Jobs is the number of sectors that hash at once: the pool's N, or with
@@ -147,7 +176,11 @@ func (c *Config) spills() bool {
 func (c *Config) Jobs() int {
 	p := c.Parallel
 	if p <= 0 {
-		p = runtime.GOMAXPROCS(0) * max(1, c.Lockstep)
+		p = runtime.GOMAXPROCS(0) * max(1, c.batchAsked())
+		if c.batchAsked() > maxStreams {
+			// A batch wider than one core's kernel hashes on every core.
+			p = c.batchAsked()
+		}
 	}
 	return max(1, min(p, len(c.Sectors)))
 }
@@ -175,7 +208,13 @@ func (c *Config) validate() error {
 	}
 	c.BlockSize = b
 	if c.Lockstep < 0 || c.Lockstep > maxStreams {
-		return fmt.Errorf("lockstep %d: must be 0 (automatic), 1 (off) or a group size from 2 to %d", c.Lockstep, maxStreams)
+		return fmt.Errorf("lockstep %d: must be 0 (automatic), 1 (off) or a group size from 2 to %d; larger batches: use batch", c.Lockstep, maxStreams)
+	}
+	if c.Batch < 0 || c.Batch > tier.MaxBatchLanes {
+		return fmt.Errorf("batch %d: must be 0 (automatic), 1 (each sector alone) or a batch size from 2 to %d", c.Batch, tier.MaxBatchLanes)
+	}
+	if c.Batch != 0 && c.Lockstep != 0 && c.Batch != c.Lockstep {
+		return fmt.Errorf("batch %d and lockstep %d: lockstep is batch's older name; give one", c.Batch, c.Lockstep)
 	}
 	return nil
 }
@@ -200,12 +239,18 @@ func (c Config) Check() error {
 // plan validates c (filling in its defaults) and derives the batch's
 // lockstep group size, the pool's configuration and the spill setting.
 func (c *Config) plan() (shaNI bool, k int, pcfg pool.Config, spill *spillConfig, err error) {
+	blockGiven := c.BlockSize != 0
 	if err = c.validate(); err != nil {
 		return
 	}
 	shaNI = cpuHasSHANI() && !c.portable
 	if k, err = c.groupSize(runtime.GOMAXPROCS(0), shaNI && multiSHANI()); err != nil {
 		return
+	}
+	if !blockGiven && c.spillsIn(k) {
+		// A batch that spills wants the spill tier's finer blocks even
+		// when single sectors would not have spilled.
+		c.BlockSize = DefaultSpillBlockSize(c.Graph.SectorSize())
 	}
 	// A lockstep group is one pool job on sectors k times as large, so
 	// every guarantee of the pool holds for groups as it does for sectors.
@@ -215,7 +260,7 @@ func (c *Config) plan() (shaNI bool, k int, pcfg pool.Config, spill *spillConfig
 		Jobs:       groupsOf(c.Jobs(), k),
 		Size:       c.PoolSize,
 	}
-	spill, err = c.spillPlan(&pcfg)
+	spill, err = c.spillPlan(&pcfg, k)
 	return
 }
 
@@ -229,14 +274,14 @@ func newPool(pcfg pool.Config, k int) (*pool.Pool, error) {
 
 // spillPlan decides, from the DRAM budget, whether jobs spill, and sets
 // the pool up for it.
-func (c *Config) spillPlan(pcfg *pool.Config) (*spillConfig, error) {
+func (c *Config) spillPlan(pcfg *pool.Config, k int) (*spillConfig, error) {
 	if c.DRAMBudget == 0 {
 		return nil, nil
 	}
 	s := c.Graph.SectorSize()
-	n := c.Jobs()
-	lo, _, _ := pool.Bounds(s, n)
-	if !c.spills() {
+	n := pcfg.Jobs
+	lo, _, _ := pool.Bounds(pcfg.SectorSize, n)
+	if !c.spillsIn(k) {
 		// The pool fits in the budget: no spill, the pool at most the
 		// budget. (pcfg describes lockstep groups' pool, if any.)
 		_, def, _ := pool.Bounds(pcfg.SectorSize, pcfg.Jobs)
@@ -251,12 +296,19 @@ func (c *Config) spillPlan(pcfg *pool.Config) (*spillConfig, error) {
 	if c.PoolSize != 0 {
 		return nil, fmt.Errorf("pool size %d with a DRAM budget %d below the pool minimum %d: leave the pool size to the spill tier", c.PoolSize, c.DRAMBudget, lo)
 	}
-	plan, _, err := tier.PlanBudget(c.DRAMBudget, n, c.BlockSize, int(s/c.BlockSize))
+	plan, _, err := tier.PlanBudget(c.DRAMBudget, n, pcfg.BlockSize, int(s/c.BlockSize))
 	if err != nil {
-		return nil, fmt.Errorf("DRAM budget %d for %d jobs with %d-byte blocks: %w", c.DRAMBudget, n, c.BlockSize, err)
+		return nil, fmt.Errorf("DRAM budget %d for %d jobs with %d-byte blocks: %w", c.DRAMBudget, n, pcfg.BlockSize, err)
 	}
 	claim := plan.Expander + plan.Window
 	pcfg.Claim = claim
-	pcfg.Size = uint64(claim*n) * c.BlockSize
-	return &spillConfig{plan: plan}, nil
+	pcfg.Size = uint64(claim*n) * pcfg.BlockSize
+	sc := &spillConfig{plan: plan}
+	if k > 1 {
+		sc.dirs = c.SpillDirs
+		if len(sc.dirs) == 0 {
+			sc.dirs = []string{c.Sectors[0].Dir}
+		}
+	}
+	return sc, nil
 }

@@ -34,7 +34,7 @@ type jobState struct {
 	lanes []*lane
 	// group hashes the lanes together; nil with one lane, which labels on
 	// its own (nodeLabeler.labelRange).
-	group *groupLabeler
+	group *batchLabeler
 	// io moves a group's lanes' labels between its interleaved pool
 	// blocks and their packed layer files; nil with one lane.
 	io            *laneIO
@@ -145,6 +145,7 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, star
 				return js.laneErr(ln, fmt.Errorf("resuming at block %d: %w", startBlock, err))
 			}
 		}
+		place.done(b)
 		if ack := place.written(b); ack != nil {
 			ack()
 		}
@@ -200,6 +201,7 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, star
 		if err != nil {
 			return err
 		}
+		place.done(b)
 		for s, ln := range js.lanes {
 			ln.res.Nodes += js.nodesPerBlock
 			if b < ln.durable {

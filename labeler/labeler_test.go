@@ -384,6 +384,13 @@ func TestRunSpillMatchesReference(t *testing.T) {
 						require.NotZero(t, res.Spill.DeviceReads)
 						require.NotNil(t, res.Spill)
 						require.LessOrEqual(t, res.PoolSize, res.DRAMBudget)
+						// Spilling sectors form one batch, which writes
+						// spill files; a single sector reads its layer
+						// files.
+						require.Equal(t, tc.sectors, res.Spill.Lanes)
+						if tc.sectors > 1 {
+							require.NotZero(t, res.Spill.SpillWrites)
+						}
 						perLayer := int(tc.sectorSize / tc.blockSize)
 						if res.Spill.Window < perLayer {
 							require.NotZero(t, res.Spill.Demotions)

@@ -2,12 +2,12 @@ package labeler
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 
 	"github.com/dustin/go-humanize"
 	"github.com/pc1-tiered/pc1-tiered/pool"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"github.com/pc1-tiered/pc1-tiered/tier"
 )
 
 // Lockstep groups. One sector's labels are a chain of dependent SHA-256
@@ -30,22 +30,32 @@ import (
 // groupsOf is how many groups of k hold jobs sectors.
 func groupsOf(jobs, k int) int { return (jobs + k - 1) / k }
 
-// groupSize decides the batch's lockstep group size from Config.Lockstep,
-// the cores Go may use, and whether the multi-stream SHA-NI kernels may be
+// groupSize decides the batch size from Config.Batch (or Lockstep), the
+// cores Go may use, and whether the multi-stream SHA-NI kernels may be
 // used. The configuration must be validated first (its block size set).
 func (c *Config) groupSize(cores int, shaNI bool) (int, error) {
 	jobs := c.Jobs()
+	asked := c.batchAsked()
+	name := "batch"
+	if c.Batch == 0 && c.Lockstep != 0 {
+		name = "lockstep groups"
+	}
 	switch {
-	case c.Lockstep == 1:
+	case asked == 1:
 		return 1, nil
-	case c.Lockstep == 0:
-		// Spilling jobs wait on the device, not on the SHA unit; without
-		// the SHA extensions there is no kernel to gain from; with fewer
-		// than two sectors per core, grouping them would idle cores. Else
-		// the largest group that still gives every core one and whose pool
-		// fits: more streams per core measured faster at every k
-		// (labeler.BenchmarkGroupLabelRange).
-		if c.spills() || !shaNI {
+	case asked == 0:
+		if c.spills() {
+			// Below the pool minimum the device, not the SHA unit, sets
+			// the pace, and one batch of every sector asks it for the
+			// fewest reads: one page read per parent for them all.
+			return min(jobs, tier.MaxBatchLanes), nil
+		}
+		// Without the SHA extensions there is no kernel to gain from; with
+		// fewer than two sectors per core, grouping them would idle cores.
+		// Else the largest batch that still gives every core one and
+		// whose pool fits: more streams per core measured faster at every
+		// k (labeler.BenchmarkGroupLabelRange).
+		if !shaNI {
 			return 1, nil
 		}
 		for k := min(maxStreams, jobs/max(cores, 1)); k >= 2; k-- {
@@ -55,22 +65,20 @@ func (c *Config) groupSize(cores int, shaNI bool) (int, error) {
 		}
 		return 1, nil
 	}
-	if c.spills() {
-		lo, _, _ := pool.Bounds(c.Graph.SectorSize(), jobs)
-		return 0, fmt.Errorf("lockstep groups of %d: the DRAM budget %s is below the pool minimum %s, which turns the spill tier on; spilling jobs label one sector each, as they wait on the device rather than on the SHA unit, so hashing sectors together would gain nothing: use lockstep 0 (automatic) or 1, or a budget of at least the pool minimum",
-			c.Lockstep, humanize.IBytes(c.DRAMBudget), humanize.IBytes(lo))
+	if c.Parallel > 0 && c.Parallel < asked && len(c.Sectors) > c.Parallel {
+		return 0, fmt.Errorf("%s of %d: parallel %d lets only %d sectors hash at once, fewer than one batch: give parallel at least %d, or leave it to its default",
+			name, asked, c.Parallel, c.Parallel, asked)
 	}
-	if c.Parallel > 0 && c.Parallel < c.Lockstep && len(c.Sectors) > c.Parallel {
-		return 0, fmt.Errorf("lockstep groups of %d: parallel %d lets only %d sectors hash at once, fewer than one group: give parallel at least %d, or leave it to its default (a group per core)",
-			c.Lockstep, c.Parallel, c.Parallel, c.Lockstep)
-	}
-	// Fewer sectors than a group: they all form one (Run says so).
-	k := min(c.Lockstep, jobs)
+	// Fewer sectors than a batch: they all form one (Run says so).
+	k := min(asked, jobs)
 	if k == 1 {
 		return 1, nil
 	}
+	if c.spillsIn(k) {
+		return k, nil // the spill tier fits it in the budget
+	}
 	if err := c.groupPoolErr(k, jobs); err != nil {
-		return 0, fmt.Errorf("lockstep groups of %d: %w", k, err)
+		return 0, fmt.Errorf("%s of %d: %w", name, k, err)
 	}
 	return k, nil
 }
@@ -122,109 +130,6 @@ func kernelName(k int, shaNI bool) string {
 	return fmt.Sprintf("sha-ni x%d", k)
 }
 
-// groupLabeler labels the nodes of a lockstep group's lanes together. Each
-// lane keeps its nodeLabeler (header, padding, address ring, node-0
-// hasher); the group walks the parents once and hashes each node's labels
-// in one sumNodesMulti call. It must live on the heap (newGroupLabeler):
-// the kernels read its streams.
-type groupLabeler struct {
-	k        int
-	useSHANI bool
-	layer    int
-	nls      [maxStreams]*nodeLabeler
-	// cur[s] and prev[s] are lane s's layers, refreshed by reset as the
-	// lanes swap them between layers.
-	cur, prev [maxStreams]*layerView
-	// plan is plan1 in layer 1, planN after.
-	plan         *multiPlan
-	plan1, planN multiPlan
-	streams      multiStreams
-}
-
-func newGroupLabeler(lanes []*lane, useSHANI bool) (*groupLabeler, error) {
-	if len(lanes) < 2 || len(lanes) > maxStreams {
-		return nil, fmt.Errorf("lockstep group of %d sectors: want 2 to %d", len(lanes), maxStreams)
-	}
-	g := &groupLabeler{k: len(lanes), useSHANI: useSHANI}
-	for s, ln := range lanes {
-		g.nls[s] = ln.nl
-	}
-	var err error
-	if g.plan1, err = newMultiPlan(g.nls[0].orderLayer1[:]); err != nil {
-		return nil, err
-	}
-	if g.planN, err = newMultiPlan(g.nls[0].orderLayerN[:]); err != nil {
-		return nil, err
-	}
-	return g, nil
-}
-
-// reset prepares for layer, after the lanes' nodeLabelers were reset.
-func (g *groupLabeler) reset(lanes []*lane, layer int) {
-	for s, ln := range lanes {
-		g.cur[s], g.prev[s] = ln.cur, ln.prev
-	}
-	g.layer = layer
-	g.plan = &g.planN
-	if layer == 1 {
-		g.plan = &g.plan1
-	}
-}
-
-// labelRange labels nodes [first, first+count) of every lane into its cur,
-// as nodeLabeler.labelRange does for one: parents holds sdr.Degree entries
-// per node starting at first, the same for every lane; each lane's
-// parents' addresses go to its own ring, prefetchDistance nodes ahead, and
-// are prefetched there (the multi-stream kernels do not prefetch).
-//
-// This is the hot loop: it allocates nothing and makes no interface calls.
-func (g *groupLabeler) labelRange(first, count uint64, parents []uint32) {
-	degree := sdr.BaseDegree
-	if g.layer > 1 {
-		degree = sdr.Degree
-	}
-	const ring = prefetchDistance + 1
-	k := g.k
-	for i := uint64(0); i < min(count, prefetchDistance); i++ {
-		ps := parents[i*sdr.Degree : (i+1)*sdr.Degree]
-		for s := range k {
-			l := g.nls[s]
-			l.parentAddrs(&l.addrs[i%ring], first+i, ps, degree, g.cur[s], g.prev[s])
-		}
-	}
-	for i := uint64(0); i < count; i++ {
-		if ahead := i + prefetchDistance; ahead < count {
-			ps := parents[ahead*sdr.Degree : (ahead+1)*sdr.Degree]
-			for s := range k {
-				l := g.nls[s]
-				next := &l.addrs[ahead%ring]
-				l.parentAddrs(next, first+ahead, ps, degree, g.cur[s], g.prev[s])
-				// A parent's k labels are adjacent (laneIO): lanes 0 and
-				// k-1 touch every line they span.
-				if s == 0 || (s == k-1 && k > 2) {
-					prefetchLabels(&next[0], degree)
-				}
-			}
-		}
-		node := first + i
-		if node == 0 {
-			// No parents: the header alone, which the kernels' plans do
-			// not describe.
-			for s := range k {
-				g.nls[s].h.Sum(0, g.cur[s].label(0)[:])
-			}
-			continue
-		}
-		for s := range k {
-			l := g.nls[s]
-			binary.BigEndian.PutUint64(l.header[36:44], node)
-			g.streams.halves[s] = &l.addrs[i%ring][0]
-			g.streams.out[s] = g.cur[s].label(uint32(node))
-		}
-		sumNodesMulti(k, &g.streams, g.plan, g.useSHANI)
-	}
-}
-
 // laneIO moves one lane's labels between a group's pool blocks, where they
 // are interleaved with its partners' (stride 32k, lane s at 32s, so that a
 // parent's k labels share one or two cache lines: the hashing reads each
@@ -238,8 +143,13 @@ type laneIO struct {
 }
 
 func newLaneIO(k int, blockSize uint64) *laneIO {
-	io := &laneIO{k: k, free: make(chan []byte, 2*k)}
-	for range 2 * k {
+	// Two buffers per lane let every lane's write of one block queue
+	// while the next block is packed; a wide batch's lanes share 8, which
+	// the writer's pace frees (each is a block of one sector: DRAM
+	// outside the budget).
+	n := min(2*k, 8)
+	io := &laneIO{k: k, free: make(chan []byte, n)}
+	for range n {
 		io.free <- make([]byte, blockSize)
 	}
 	return io

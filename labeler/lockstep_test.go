@@ -336,15 +336,25 @@ func newLaneFixture(t testing.TB, k int, useSHANI bool, rng *rand.Rand) *laneFix
 	const nodesPerBlock = 128 // 4 KiB blocks
 	blocks := int(g.Nodes() / nodesPerBlock)
 	lf := &laneFixture{g: g, parents: sdr.ParentTable(g)}
-	view := func(random bool) *layerView {
-		v := newLayerView(blocks, nodesPerBlock)
-		for b := range blocks {
-			blk := make([]byte, nodesPerBlock*sdr.NodeSize)
+	// The batch's blocks, node-major: lane s's label of node i at
+	// 32 (k i + s) of its block.
+	layer := func(random bool) [][]byte {
+		var blks [][]byte
+		for range blocks {
+			blk := make([]byte, k*nodesPerBlock*sdr.NodeSize)
 			if random {
 				for i := range blk {
 					blk[i] = byte(rng.Uint32())
 				}
 			}
+			blks = append(blks, blk)
+		}
+		return blks
+	}
+	curBlocks, prevBlocks := layer(false), layer(true)
+	view := func(blks [][]byte, s int) *layerView {
+		v := newLaneView(blocks, nodesPerBlock, k, s)
+		for b, blk := range blks {
 			v.SetBlock(b, blk)
 		}
 		return v
@@ -356,25 +366,29 @@ func newLaneFixture(t testing.TB, k int, useSHANI bool, rng *rand.Rand) *laneFix
 			idx:    s,
 			sector: Sector{ReplicaID: id},
 			nl:     newNodeLabeler(useSHANI),
-			cur:    view(false),
-			prev:   view(true),
+			cur:    view(curBlocks, s),
+			prev:   view(prevBlocks, s),
 		})
 	}
 	return lf
 }
 
-// TestGroupLabelerMatchesSingle labels whole layers with groupLabeler, in
+// batchSizes are the batch sizes the labeler tests run: each kernel width
+// alone, and batches split into subgroups, evenly or not.
+var batchSizes = []int{2, 3, 4, 5, 8, 13}
+
+// TestBatchLabelerMatchesSingle labels whole layers with batchLabeler, in
 // ranges of awkward lengths (shorter than the prefetch distance, crossing
 // blocks), and checks each lane against nodeLabeler.labelRange on the same
 // inputs, on both paths and in layers 1 and 2.
-func TestGroupLabelerMatchesSingle(t *testing.T) {
+func TestBatchLabelerMatchesSingle(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
-	for k := 2; k <= maxStreams; k++ {
+	for _, k := range batchSizes {
 		for _, useSHANI := range multiPaths() {
 			for _, layer := range []int{1, 2} {
 				t.Run(fmt.Sprintf("k%d/%s/layer%d", k, pathName(useSHANI), layer), func(t *testing.T) {
 					lf := newLaneFixture(t, k, useSHANI, rng)
-					g, err := newGroupLabeler(lf.lanes, useSHANI)
+					g, err := newBatchLabeler(lf.lanes, useSHANI)
 					require.NoError(t, err)
 					for _, ln := range lf.lanes {
 						ln.nl.reset(&ln.sector.ReplicaID, layer)
@@ -394,8 +408,8 @@ func TestGroupLabelerMatchesSingle(t *testing.T) {
 							want.SetBlock(b, make([]byte, len(ln.cur.blocks[b])))
 						}
 						single.labelRange(0, nodes, lf.parents, want, ln.prev)
-						for b := range want.blocks {
-							require.Equal(t, want.blocks[b], ln.cur.blocks[b], "lane %d block %d", s, b)
+						for i := range uint32(nodes) {
+							require.Equal(t, *want.label(i), *ln.cur.label(i), "lane %d node %d", s, i)
 						}
 					}
 				})
@@ -404,14 +418,14 @@ func TestGroupLabelerMatchesSingle(t *testing.T) {
 	}
 }
 
-// TestGroupLabelerAllocs checks that the group's hot loop allocates
+// TestBatchLabelerAllocs checks that the batch's hot loop allocates
 // nothing.
-func TestGroupLabelerAllocs(t *testing.T) {
+func TestBatchLabelerAllocs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
-	for k := 2; k <= maxStreams; k++ {
+	for _, k := range batchSizes {
 		for _, useSHANI := range multiPaths() {
 			lf := newLaneFixture(t, k, useSHANI, rng)
-			g, err := newGroupLabeler(lf.lanes, useSHANI)
+			g, err := newBatchLabeler(lf.lanes, useSHANI)
 			require.NoError(t, err)
 			for _, ln := range lf.lanes {
 				ln.nl.reset(&ln.sector.ReplicaID, 2)
@@ -544,9 +558,9 @@ func BenchmarkGroupLabelRange(b *testing.B) {
 				ln.nl.reset(&ln.sector.ReplicaID, 2)
 				lanes = append(lanes, ln)
 			}
-			var gl *groupLabeler
+			var gl *batchLabeler
 			if k > 1 {
-				gl, err = newGroupLabeler(lanes, true)
+				gl, err = newBatchLabeler(lanes, true)
 				require.NoError(b, err)
 				gl.reset(lanes, 2)
 			}

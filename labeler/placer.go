@@ -14,6 +14,9 @@ type placer interface {
 	startLayer(ctx context.Context, layer, startBlock int) error
 	// placeBlock makes block b of the current layer writable in cur.
 	placeBlock(ctx context.Context, b int) error
+	// done is called once block b's labels are final (hashed, or read
+	// back by a resumed run), before the layer files are written.
+	done(b int)
 	// written returns the ack for block b's write to the layer file, or nil.
 	written(b int) func()
 	// hashed is called as labeling passes node: every spillStepNodes nodes
@@ -71,6 +74,8 @@ func (p *poolPlacer) jobBlock(id pool.BlockID) []byte {
 	n := uint64(len(p.js.lanes)) * p.run.cfg.BlockSize
 	return p.run.arena.Block(int(id))[:n:n]
 }
+
+func (p *poolPlacer) done(int) {}
 
 func (p *poolPlacer) written(int) func() { return nil }
 

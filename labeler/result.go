@@ -76,4 +76,9 @@ type SpillResult struct {
 	DeviceReads, DeviceReadBytes uint64
 	DeviceReadCPU                time.Duration
 	PeakInFlight                 int
+	// SpillWrites and SpillWriteBytes are the blocks batches wrote to
+	// their spill files (single sectors write none: their layer files are
+	// their spill copies); Lanes is the sectors per spilling job.
+	SpillWrites, SpillWriteBytes uint64
+	Lanes                        int
 }

@@ -26,6 +26,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	jobs := cfg.Jobs()
+	if spill != nil {
+		for _, d := range spill.dirs {
+			if err := tier.CheckSpillDir(d); err != nil {
+				return nil, err
+			}
+		}
+	}
 	release, err := cfg.lockSectors(ctx)
 	if err != nil {
 		return nil, err
@@ -67,8 +74,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if warning != "" {
 		res.Warnings = append(res.Warnings, warning)
 	}
-	if cfg.Lockstep > k {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("lockstep %d asked for, but the batch has %d sectors: they are labeled as one group of %d", cfg.Lockstep, len(cfg.Sectors), k))
+	if asked := cfg.batchAsked(); asked > k {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("batch %d asked for, but only %d sectors hash at once: they are labeled as one batch of %d", asked, jobs, k))
 	}
 	for i, st := range starts {
 		if st.restarted != "" {
@@ -122,6 +129,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			DeviceReadBytes: spill.counters.DeviceReadBytes.Load(),
 			DeviceReadCPU:   time.Duration(spill.counters.DeviceReadCPUNanos.Load()),
 			PeakInFlight:    int(spill.counters.PeakInFlight.Load()),
+			SpillWrites:     spill.counters.SpillWrites.Load(),
+			SpillWriteBytes: spill.counters.SpillWriteBytes.Load(),
+			Lanes:           k,
 		}
 		if e, ok := spill.counters.Engine.Load().(string); ok {
 			res.Spill.Engine = e
@@ -239,7 +249,7 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 		})
 	}
 	if len(js.lanes) > 1 {
-		if js.group, err = newGroupLabeler(js.lanes, r.shaNI); err != nil {
+		if js.group, err = newBatchLabeler(js.lanes, r.shaNI); err != nil {
 			return err
 		}
 		js.io = newLaneIO(len(js.lanes), blockSize)

@@ -77,9 +77,10 @@ type coldBatch struct {
 // goroutine (the same one). The prefetcher owns everything else.
 type ColdLabels struct {
 	r *DeviceReader
-	// cur and prev are the two layers' files in the reader (prev unused
-	// in layer 1, which reads no previous layer).
-	cur, prev File
+	// cur and prev are where the two layers' spilled pages are (prev
+	// unused in layer 1, which reads no previous layer).
+	cur, prev layerPages
+	layout    SpillLayout
 
 	stream        *blockio.ParentStream
 	nodes         uint64
@@ -109,20 +110,35 @@ type ColdLabels struct {
 	lateTime  time.Duration
 }
 
-func newColdLabels(r *DeviceReader, parentCache string, nodes, nodesPerBlock uint64, plan SpillPlan, counts *SpillCounters) (*ColdLabels, error) {
+// layerPages is where one layer's spilled pages are: its layer file (a
+// single sector's) or its spill files (a batch's).
+type layerPages struct {
+	file  File
+	spill *spillFiles
+}
+
+// at is the file and offset of page p.
+func (lp layerPages) at(p uint64) (File, int64) {
+	if lp.spill != nil {
+		return lp.spill.page(p)
+	}
+	return lp.file, int64(p) * PageSize
+}
+
+func newColdLabels(r *DeviceReader, parentCache string, nodes, nodesPerBlock uint64, plan SpillPlan, layout SpillLayout, counts *SpillCounters) (*ColdLabels, error) {
 	// The prefetcher needs no speed, only little memory: small chunks.
 	s, err := blockio.OpenParentStream(parentCache, nodes, 4<<10, 1)
 	if err != nil {
 		return nil, fmt.Errorf("prefetcher: %w", err)
 	}
-	return &ColdLabels{r: r, stream: s, nodes: nodes, nodesPerBlock: nodesPerBlock, plan: plan, counts: counts}, nil
+	return &ColdLabels{r: r, stream: s, nodes: nodes, nodesPerBlock: nodesPerBlock, plan: plan, layout: layout, counts: counts}, nil
 }
 
 // startLayer starts reading ahead for layer from node start (a resumed
 // layer starts past its durable prefix), with the most recent window
 // blocks of the layer in DRAM; cur and prev are the layer files opened in
 // the reader.
-func (c *ColdLabels) startLayer(layer int, start uint64, window int, cur, prev File) {
+func (c *ColdLabels) startLayer(layer int, start uint64, window int, cur, prev layerPages) {
 	c.cur, c.prev = cur, prev
 	c.pos.Store(start)
 	c.written.Store(0)
@@ -294,7 +310,6 @@ func (p *coldPrefetch) walk(layer int, start, w uint64) error {
 	defer wait.Stop()
 	exp := uint64(c.plan.Expander)
 	npb := c.nodesPerBlock
-	const labelsPerPage = PageSize / sdr.NodeSize
 	for {
 		chunkFirst, parents, err := c.stream.Next()
 		if errors.Is(err, io.EOF) {
@@ -352,13 +367,13 @@ func (p *coldPrefetch) walk(layer int, start, w uint64) error {
 			ps := parents[i*sdr.Degree : (i+1)*sdr.Degree]
 			for s := 0; s < sdr.BaseDegree; s++ {
 				if q := uint64(ps[s]); q/npb+w <= vb {
-					p.use(pageKey{block: int64(q / npb), page: int64(q / labelsPerPage)}, q, v)
+					p.use(false, q, v)
 				}
 			}
 			if layer > 1 {
 				for s := sdr.BaseDegree; s < sdr.Degree; s++ {
 					if q := uint64(ps[s]); q/npb >= exp {
-						p.use(pageKey{prev: true, block: int64(q / npb), page: int64(q / labelsPerPage)}, q, v)
+						p.use(true, q, v)
 					}
 				}
 			}
@@ -378,14 +393,17 @@ func (p *coldPrefetch) walk(layer int, start, w uint64) error {
 	}
 }
 
-// use adds the cold parent q of node v, on page k.
-func (p *coldPrefetch) use(k pageKey, q, v uint64) {
-	const labelsPerPage = PageSize / sdr.NodeSize
-	e := coldEntry{node: v, off: uint32(q%labelsPerPage) * sdr.NodeSize}
+// use adds the cold parent q of node v, of the previous layer or the
+// current one.
+func (p *coldPrefetch) use(prev bool, q, v uint64) {
+	page, off := p.c.layout.Locate(q)
+	k := pageKey{prev: prev, block: int64(q / p.c.nodesPerBlock), page: int64(page)}
+	e := coldEntry{node: v, off: off}
 	h, ok := p.held[k]
 	switch {
 	case !ok:
-		p.reqs = append(p.reqs, PageRead{File: p.c.fileOf(k.prev), Off: k.page * PageSize})
+		f, foff := p.c.pagesOf(prev).at(page)
+		p.reqs = append(p.reqs, PageRead{File: f, Off: foff})
 		p.keys = append(p.keys, k)
 		fallthrough
 	case !h.asked:
@@ -467,7 +485,7 @@ func (p *coldPrefetch) drop(before uint64) {
 	p.order = append(p.order[:0], p.order[k:]...)
 }
 
-func (c *ColdLabels) fileOf(prev bool) File {
+func (c *ColdLabels) pagesOf(prev bool) layerPages {
 	if prev {
 		return c.prev
 	}

@@ -269,6 +269,18 @@ func (r *DeviceReader) Open(path string) (File, error) {
 	return File{id: int32(len(r.files) - 1)}, nil
 }
 
+// Adopt reads f, opened with O_DIRECT by the caller, through the reader,
+// which closes it in CloseFile (or Close).
+func (r *DeviceReader) Adopt(f *os.File) (File, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return File{}, ErrReaderClosed
+	}
+	r.files = append(r.files, &openFile{path: f.Name(), f: f})
+	return File{id: int32(len(r.files) - 1)}, nil
+}
+
 // CloseFile closes a file opened by Open. It fails while reads of the file
 // are in flight: wait for their pages first.
 func (r *DeviceReader) CloseFile(f File) error {

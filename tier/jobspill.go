@@ -36,6 +36,10 @@ type SpillCounters struct {
 	// finished, DeviceReadCPUNanos the CPU their engines spent on them,
 	// PeakInFlight the most reads one job had in flight.
 	DeviceReads, DeviceReadBytes, DeviceReadCPUNanos, PeakInFlight atomic.Uint64
+	// SpillWrites and SpillWriteBytes count the blocks batches wrote to
+	// their spill files (single-sector jobs write none: their layer files
+	// are their spill copies).
+	SpillWrites, SpillWriteBytes atomic.Uint64
 	// Engine names the readers' engine ("io_uring" or "pread"), and
 	// EngineWarning why it is not io_uring when io_uring was not refused
 	// by choice (the host disables it, say).
@@ -53,8 +57,15 @@ type JobSpillConfig struct {
 	// ahead of the hashing.
 	ParentCache string
 	// Nodes is the layer's node count; a block holds NodesPerBlock nodes
-	// in BlockSize bytes.
+	// in BlockSize bytes (every lane's: a batch's blocks are node-major).
 	Nodes, NodesPerBlock, BlockSize uint64
+	// Lanes is the sectors the job labels together: 1 (or 0) reads
+	// spilled labels back from the layer file, a batch of 2 to
+	// MaxBatchLanes from spill files in SpillDirs (SpillLayout).
+	Lanes int
+	// SpillDirs are the directories a batch's spill files are striped
+	// over, one per drive.
+	SpillDirs []string
 	// Counters are the batch's.
 	Counters *SpillCounters
 	// Reader shapes the job's device reader (engine, depth, fault seam);
@@ -99,7 +110,19 @@ type JobSpill struct {
 	// writer acks in order).
 	acks     chan struct{}
 	nWritten int
+	blocks   int
+
+	// A batch's: its spill files' layout, the block mover and writer, and
+	// the two layers' spill files.
+	layout              SpillLayout
+	bio                 *blockIO
+	writer              *spillWriter
+	curSpill, prevSpill *spillFiles
 }
+
+// batch reports whether the job is a batch, whose spilled labels live in
+// spill files.
+func (s *JobSpill) batch() bool { return s.layout.Lanes > 1 }
 
 // NewJobSpill starts a job's spill placement.
 func NewJobSpill(cfg JobSpillConfig) (*JobSpill, error) {
@@ -108,6 +131,21 @@ func NewJobSpill(cfg JobSpillConfig) (*JobSpill, error) {
 		return nil, fmt.Errorf("spill: %d DRAM slots for a plan of %d expander and %d window blocks", len(cfg.Slots), plan.Expander, plan.Window)
 	}
 	s := &JobSpill{cfg: cfg, expSlots: cfg.Slots[:plan.Expander], winSlots: cfg.Slots[plan.Expander:]}
+	s.layout = SpillLayout{Lanes: max(cfg.Lanes, 1), NodesPerBlock: cfg.NodesPerBlock, Stripes: max(len(cfg.SpillDirs), 1)}
+	if s.batch() {
+		if cfg.Lanes > MaxBatchLanes {
+			return nil, fmt.Errorf("spill: a batch of %d sectors: at most %d", cfg.Lanes, MaxBatchLanes)
+		}
+		if len(cfg.SpillDirs) == 0 {
+			return nil, errors.New("spill: a batch needs a spill directory")
+		}
+		bio, err := newBlockIO(s.layout)
+		if err != nil {
+			return nil, err
+		}
+		s.bio = bio
+		s.writer = newSpillWriter(bio, plan.Expander+plan.Window)
+	}
 	ro := cfg.Reader
 	ro.PageSize, ro.Buffers = PageSize, coldBuffers
 	if ro.Depth == 0 {
@@ -121,9 +159,10 @@ func NewJobSpill(cfg JobSpillConfig) (*JobSpill, error) {
 	if w := r.Warning(); w != "" {
 		cfg.Counters.EngineWarning.Store(w)
 	}
-	cold, err := newColdLabels(r, cfg.ParentCache, cfg.Nodes, cfg.NodesPerBlock, plan, cfg.Counters)
+	cold, err := newColdLabels(r, cfg.ParentCache, cfg.Nodes, cfg.NodesPerBlock, plan, s.layout, cfg.Counters)
 	if err != nil {
 		r.Close()
+		s.closeBatch()
 		return nil, err
 	}
 	s.r, s.cold = r, cold
@@ -134,19 +173,48 @@ func NewJobSpill(cfg JobSpillConfig) (*JobSpill, error) {
 // blocks blocks, preallocated), whose blocks the hashing finds in cur,
 // from block start (a resumed layer's durable prefix is read back first).
 func (s *JobSpill) StartLayer(layer int, path string, blocks, start int, cur LayerView) error {
-	f, err := s.openLayer(path)
-	if err != nil {
-		return err
+	var curPages layerPages
+	if s.batch() {
+		sf, err := newSpillFiles(s.r, s.cfg.SpillDirs, layer, blocks, s.layout)
+		if err != nil {
+			return err
+		}
+		s.curSpill, curPages.spill = sf, sf
+	} else {
+		f, err := s.openLayer(path)
+		if err != nil {
+			return err
+		}
+		s.curFile, curPages.file = f, f
 	}
-	s.cur, s.curFile = cur, f
+	s.cur = cur
 	s.acks = make(chan struct{}, blocks)
-	s.nWritten = 0
+	s.nWritten, s.blocks = 0, blocks
 	s.ring = s.winSlots
 	if layer == 1 {
 		s.ring = append(append([][]byte(nil), s.expSlots...), s.winSlots...)
 	}
-	s.cold.startLayer(layer, uint64(start)*s.cfg.NodesPerBlock, len(s.ring), s.curFile, s.prevFile)
+	s.cold.startLayer(layer, uint64(start)*s.cfg.NodesPerBlock, len(s.ring), curPages, s.prevPages())
 	return nil
+}
+
+func (s *JobSpill) prevPages() layerPages {
+	if s.batch() {
+		return layerPages{spill: s.prevSpill}
+	}
+	return layerPages{file: s.prevFile}
+}
+
+// SpillBlock hands a batch's block b of the current layer, whose labels
+// are final, to the spill writer; it is acked (Written's count) once on
+// the device. A single-sector job's layer file writer acks instead.
+func (s *JobSpill) SpillBlock(b int) {
+	if !s.batch() {
+		return
+	}
+	s.writer.jobs <- spillWrite{sf: s.curSpill, b: b, block: s.ring[b%len(s.ring)], ack: s.Written()}
+	s.cfg.Counters.SpillWrites.Add(1)
+	s.cfg.Counters.SpillWriteBytes.Add(s.layout.PagesPerBlock() * PageSize)
 }
 
 // PlaceBlock puts block b of the current layer in the ring slot of block
@@ -166,6 +234,11 @@ func (s *JobSpill) PlaceBlock(ctx context.Context, b int, writeErr func() error)
 		}
 		if err := writeErr(); err != nil {
 			return err
+		}
+		if s.batch() {
+			if err := s.writer.Err(); err != nil {
+				return err
+			}
 		}
 		s.cur.SetCold(old, s.cold)
 		s.cfg.Counters.Demotions.Add(1)
@@ -200,6 +273,9 @@ func (s *JobSpill) Hashed(node uint64) error {
 // sequential reads and the rest are read from its file; the view the layer
 // was started with is pointed at them.
 func (s *JobSpill) EndLayer(ctx context.Context, path string, last bool) error {
+	if s.batch() {
+		return s.endBatchLayer(ctx, last)
+	}
 	s.cold.stopLayer()
 	err := s.r.CloseFile(s.curFile)
 	if s.hasPrev {
@@ -228,6 +304,86 @@ func (s *JobSpill) LoadPrev(ctx context.Context, path string, prev LayerView) er
 	}
 	s.prevFile, s.prevPath, s.hasPrev = f, path, true
 	return s.promote(ctx, prev)
+}
+
+// endBatchLayer waits for the layer's spill writes, drops the previous
+// layer's spill files and, unless the layer was the last, promotes the
+// first Plan.Expander blocks of this one from its spill files.
+func (s *JobSpill) endBatchLayer(ctx context.Context, last bool) error {
+	for s.nWritten < s.blocks {
+		select {
+		case <-s.acks:
+			s.nWritten++
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	s.cold.stopLayer()
+	err := errors.Join(s.writer.Err(), s.prevSpill.close(s.r))
+	s.prevSpill = nil
+	if err != nil || last {
+		return errors.Join(err, s.curSpill.close(s.r))
+	}
+	s.prevSpill, s.curSpill = s.curSpill, nil
+	return s.promoteBatch(ctx, s.cur)
+}
+
+// promoteBatch reads the first Plan.Expander blocks of the previous
+// layer's spill files into the expander slots and points next at them,
+// and at the device for the rest.
+func (s *JobSpill) promoteBatch(ctx context.Context, next LayerView) error {
+	blocks := int(s.cfg.Nodes / s.cfg.NodesPerBlock)
+	for b := range blocks {
+		if b >= s.cfg.Plan.Expander {
+			next.SetCold(b, s.cold)
+			continue
+		}
+		if err := s.bio.read(s.prevSpill, b, s.expSlots[b]); err != nil {
+			return fmt.Errorf("spill file for layer %d, block %d: %w", s.prevSpill.layer, b, err)
+		}
+		next.SetBlock(b, s.expSlots[b])
+		s.cfg.Counters.Promotions.Add(1)
+	}
+	return ctx.Err()
+}
+
+// LoadBatchPrev rebuilds, for a batch resumed after layer, that layer's
+// spill files from its layer files (spill files never outlive a run):
+// fill puts block b's records, node-major, in the buffer it is given.
+// Its first Plan.Expander blocks stay in DRAM, as EndLayer would have
+// left them.
+func (s *JobSpill) LoadBatchPrev(ctx context.Context, layer int, fill func(b int, block []byte) error, prev LayerView) error {
+	blocks := int(s.cfg.Nodes / s.cfg.NodesPerBlock)
+	sf, err := newSpillFiles(s.r, s.cfg.SpillDirs, layer, blocks, s.layout)
+	if err != nil {
+		return err
+	}
+	s.prevSpill = sf
+	for b := range blocks {
+		// The window's slots are free until the next layer starts.
+		block := s.winSlots[0]
+		if b < s.cfg.Plan.Expander {
+			block = s.expSlots[b]
+		}
+		if err := fill(b, block); err != nil {
+			return err
+		}
+		if err := s.bio.write(sf, b, block); err != nil {
+			return fmt.Errorf("spill file for layer %d, block %d: %w", layer, b, err)
+		}
+		s.cfg.Counters.SpillWrites.Add(1)
+		s.cfg.Counters.SpillWriteBytes.Add(s.layout.PagesPerBlock() * PageSize)
+		if b < s.cfg.Plan.Expander {
+			prev.SetBlock(b, block)
+			s.cfg.Counters.Promotions.Add(1)
+		} else {
+			prev.SetCold(b, s.cold)
+		}
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+	}
+	return nil
 }
 
 // openLayer opens a layer file in the reader, saying what to do where the
@@ -269,6 +425,7 @@ func (s *JobSpill) promote(ctx context.Context, next LayerView) error {
 // the batch's counters. The views must no longer be read.
 func (s *JobSpill) Close() {
 	s.cold.close()
+	s.closeBatch()
 	st := s.r.Stats()
 	c := s.cfg.Counters
 	c.DeviceReads.Add(st.Reads)
@@ -283,4 +440,17 @@ func (s *JobSpill) Close() {
 		}
 	}
 	s.r.Close()
+}
+
+// closeBatch stops a batch's spill writer and unmaps its staging buffer;
+// the spill files close with the reader.
+func (s *JobSpill) closeBatch() {
+	if s.writer != nil {
+		s.writer.close()
+		s.writer = nil
+	}
+	if s.bio != nil {
+		s.bio.close()
+		s.bio = nil
+	}
 }

@@ -53,7 +53,7 @@ func TestLockstepChoice(t *testing.T) {
 	cores := runtime.GOMAXPROCS(0)
 	for _, tc := range []struct {
 		name                string
-		lockstep            int
+		lockstep, batch     int
 		sectors, parallel   int
 		cores               int
 		noSHANI             bool
@@ -72,7 +72,8 @@ func TestLockstepChoice(t *testing.T) {
 		{name: "slots for one per core", sectors: 16, parallel: 4, cores: 4, want: 1},
 		{name: "default parallel is one per core", sectors: 64, cores: cores, want: 1},
 		{name: "no SHA extensions", sectors: 8, parallel: 8, cores: 4, noSHANI: true, want: 1},
-		{name: "spill", sectors: 8, parallel: 8, cores: 4, dram: s, want: 1},
+		{name: "spill: one batch of all", sectors: 8, parallel: 8, cores: 4, dram: s, want: 8},
+		{name: "spill: slots bound the batch", sectors: 16, parallel: 6, cores: 2, dram: s, want: 6},
 		{name: "budget below pairs' pool", sectors: 8, parallel: 8, cores: 4, dram: 9 * s, want: 1},
 		{name: "budget fits pairs' pool", sectors: 8, parallel: 8, cores: 4, dram: 10 * s, want: 2},
 		{name: "pool size below pairs' pool", sectors: 8, parallel: 8, cores: 4, poolSize: 9 * s, want: 1},
@@ -84,8 +85,14 @@ func TestLockstepChoice(t *testing.T) {
 		{name: "forced on 1 sector", lockstep: 2, sectors: 1, cores: 4, want: 1},
 		{name: "forced 4, default parallel: a group per core", lockstep: 4, sectors: 4, cores: 2, want: 4},
 		{name: "forced 4, parallel below a group", lockstep: 4, sectors: 4, parallel: 2, cores: 2, err: "parallel 2 lets only 2 sectors hash at once"},
-		{name: "forced with spill", lockstep: 2, sectors: 8, parallel: 8, cores: 4, dram: s, err: "turns the spill tier on"},
-		{name: "forced over budget", lockstep: 2, sectors: 8, parallel: 8, cores: 4, dram: 9 * s, err: "DRAM budget 576 KiB is below 640 KiB"},
+		{name: "forced with spill", lockstep: 2, sectors: 8, parallel: 8, cores: 4, dram: s, want: 2},
+		{name: "forced below its pool minimum spills", lockstep: 2, sectors: 8, parallel: 8, cores: 4, dram: 9 * s, want: 2},
+		{name: "batch 64 of 8 sectors", batch: 64, sectors: 8, cores: 2, want: 8},
+		{name: "batch 5, default parallel", batch: 5, sectors: 12, cores: 2, dram: s, want: 5},
+		{name: "batch 128", batch: 128, sectors: 128, cores: 2, dram: s, want: 128},
+		{name: "batch too large", batch: 129, sectors: 8, err: "batch 129", validateErr: true},
+		{name: "batch negative", batch: -2, sectors: 8, err: "batch -2", validateErr: true},
+		{name: "batch and lockstep differ", batch: 3, lockstep: 2, sectors: 8, err: "older name", validateErr: true},
 		{name: "forced outside pool size", lockstep: 2, sectors: 8, parallel: 8, cores: 4, poolSize: 9 * s, err: "pool size 576 KiB is outside [640 KiB, 1.0 MiB]"},
 		{name: "too large", lockstep: 5, sectors: 8, err: "lockstep 5", validateErr: true},
 		{name: "negative", lockstep: -1, sectors: 8, err: "lockstep -1", validateErr: true},
@@ -93,7 +100,7 @@ func TestLockstepChoice(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := Config{
 				Graph: g, ParentCache: "unused", Layers: 2, Sectors: make([]Sector, tc.sectors),
-				Options: Options{BlockSize: 4 << 10, Parallel: tc.parallel, PoolSize: tc.poolSize, DRAMBudget: tc.dram, Lockstep: tc.lockstep},
+				Options: Options{BlockSize: 4 << 10, Parallel: tc.parallel, PoolSize: tc.poolSize, DRAMBudget: tc.dram, Lockstep: tc.lockstep, Batch: tc.batch},
 			}
 			err := cfg.validate()
 			if tc.validateErr {
@@ -112,17 +119,57 @@ func TestLockstepChoice(t *testing.T) {
 	}
 }
 
-// TestRunLockstepRefusesSpill checks that Run states why forced groups and
-// the spill tier do not mix, before touching the sectors.
-func TestRunLockstepRefusesSpill(t *testing.T) {
-	f := newFixture(t, 64<<10, 2, 0)
-	sectors, _ := f.sectors(t, 2)
-	_, err := Run(context.Background(), Config{
-		Graph: f.graph, ParentCache: f.cache, Layers: 2, Sectors: sectors,
-		Options: Options{BlockSize: 4 << 10, Parallel: 2, Lockstep: 2, DRAMBudget: 2 * 3 * (4 << 10)},
-	})
-	require.ErrorContains(t, err, "lockstep groups of 2")
-	require.ErrorContains(t, err, "spill tier")
+// TestRunBatchSpillMatchesReference runs batches through the spill tier
+// at every split of their DRAM: everything but one block of the window on
+// the device, the expander layer partly in DRAM, the expander layer whole
+// with a window; batches of every kernel width, split into subgroups
+// evenly or not, several batches with a short last one, spill files on one
+// directory and striped over two; and checks every layer file against the
+// oracle.
+func TestRunBatchSpillMatchesReference(t *testing.T) {
+	const sectorSize, blockSize = 64 << 10, 4 << 10
+	f := newFixture(t, sectorSize, 3, 8)
+	for _, tc := range []struct {
+		name           string
+		batch, sectors int
+		dramBlocks     []int // per batch, in batch blocks
+		stripes        int
+	}{
+		{name: "B=2", batch: 2, sectors: 2, dramBlocks: []int{1, 9, 17}, stripes: 1},
+		{name: "B=3", batch: 3, sectors: 3, dramBlocks: []int{1, 6, 20}, stripes: 2},
+		{name: "B=5", batch: 5, sectors: 5, dramBlocks: []int{2, 18}, stripes: 1},
+		{name: "B=8", batch: 8, sectors: 8, dramBlocks: []int{1, 10}, stripes: 2},
+		{name: "B=3 of 7", batch: 3, sectors: 7, dramBlocks: []int{4}, stripes: 1},
+	} {
+		for _, dram := range tc.dramBlocks {
+			t.Run(fmt.Sprintf("%s/dram=%d-blocks", tc.name, dram), func(t *testing.T) {
+				sectors, dirs := f.sectors(t, tc.sectors)
+				var spillDirs []string
+				for range tc.stripes {
+					spillDirs = append(spillDirs, t.TempDir())
+				}
+				batches := (tc.sectors + tc.batch - 1) / tc.batch
+				res, err := Run(context.Background(), Config{
+					Graph: f.graph, ParentCache: f.cache, Layers: 3, Sectors: sectors,
+					Options: Options{BlockSize: blockSize, Parallel: tc.sectors, Batch: tc.batch, SpillDirs: spillDirs,
+						DRAMBudget: uint64(dram*batches*tc.batch) * blockSize},
+				})
+				require.NoError(t, err)
+				require.NotNil(t, res.Spill)
+				require.Equal(t, tc.batch, res.Spill.Lanes)
+				require.NotZero(t, res.Spill.SpillWrites)
+				require.NotZero(t, res.Spill.DeviceReads)
+				require.LessOrEqual(t, res.PoolSize, res.DRAMBudget)
+				f.check(t, dirs)
+				// Spill files are anonymous: nothing is left behind.
+				for _, d := range spillDirs {
+					entries, err := os.ReadDir(d)
+					require.NoError(t, err)
+					require.Empty(t, entries)
+				}
+			})
+		}
+	}
 }
 
 // TestRunLockstepMatchesReference runs groups of 2, 3 and 4 sectors, with

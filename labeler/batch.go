@@ -3,6 +3,8 @@ package labeler
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
+	"sync/atomic"
 
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/pc1-tiered/pc1-tiered/tier"
@@ -18,28 +20,65 @@ import (
 // lane subgroups of at most maxStreams, as even as B allows (B = 5 is
 // 3 + 2, not 4 + 1: a lone stream leaves the SHA unit idle).
 //
+// A batch of more than one subgroup hashes on up to one core per
+// subgroup: the nodes go by in chunks of batchChunkNodes; the job's
+// goroutine works out a chunk's parent addresses (the spill tier hands
+// cold ones over in order, to one reader), then every hasher labels its
+// lanes of the chunk, node by node, and the chunk ends when all have.
+// Lanes are independent (a label depends only on its own lane's labels),
+// so the hashers share nothing but the addresses and the records they
+// read.
+//
 // It must live on the heap (newBatchLabeler): the kernels read its
-// streams.
+// hashers' streams.
 type batchLabeler struct {
 	k        int
 	useSHANI bool
 	layer    int
+	degree   int
 	nls      []*nodeLabeler
 	// cur[s] and prev[s] are lane s's views of the layers, refreshed by
 	// reset as the lanes swap them between layers; lane 0's also serve the
 	// batch's parent addresses (their offset is 0).
 	cur, prev []*layerView
-	// groups are the subgroups' first lanes, and one past the last.
-	groups []int
+	// chunk[i] holds lane 0's message halves for node first+i of the
+	// chunk being labeled: its parents' addresses, then lane 0's header
+	// and padding.
+	chunk []*[halfSlots]uintptr
 	// plan is plan1 in layer 1, planN after.
 	plan         *multiPlan
 	plan1, planN multiPlan
-	streams      multiStreams
-	// lines are the cache lines of the records prefetched for one node.
+	// hashers[0] runs on the job's goroutine, the others on their own.
+	hashers []*batchHasher
+	work    []chan chunkWork
+	done    chan struct{}
+	// helperCPU is the CPU time the helper hashers spent (ns).
+	helperCPU atomic.Int64
+}
+
+// batchChunkNodes is how many nodes' addresses the batch works out before
+// its hashers label them: the addresses stay in L1 (17 KiB), and a chunk
+// is long enough (hundreds of microseconds of hashing) that ending it,
+// the one synchronisation between hashers, costs little.
+const batchChunkNodes = 128
+
+type chunkWork struct{ first, n uint64 }
+
+// batchHasher labels lanes [lo, hi) of a batch: subgroups [groups[j],
+// groups[j+1]) one kernel call each.
+type batchHasher struct {
+	g       *batchLabeler
+	lo, hi  int
+	groups  []int
+	streams multiStreams
+	// lines are the cache lines of the hasher's part of the records
+	// prefetched for one node.
 	lines []uintptr
 }
 
-func newBatchLabeler(lanes []*lane, useSHANI bool) (*batchLabeler, error) {
+// newBatchLabeler makes the labeler of lanes, hashing on up to hashers
+// cores (close stops the helpers).
+func newBatchLabeler(lanes []*lane, useSHANI bool, hashers int) (*batchLabeler, error) {
 	k := len(lanes)
 	if k < 2 || k > tier.MaxBatchLanes {
 		return nil, fmt.Errorf("batch of %d sectors: want 2 to %d", k, tier.MaxBatchLanes)
@@ -48,20 +87,65 @@ func newBatchLabeler(lanes []*lane, useSHANI bool) (*batchLabeler, error) {
 	for _, ln := range lanes {
 		g.nls = append(g.nls, ln.nl)
 	}
-	n := (k + maxStreams - 1) / maxStreams
-	for i := range n + 1 {
-		g.groups = append(g.groups, i*k/n)
+	l0 := g.nls[0]
+	for range batchChunkNodes {
+		a := new([halfSlots]uintptr)
+		*a = l0.addrs[0] // lane 0's header and padding slots
+		g.chunk = append(g.chunk, a)
 	}
 	var err error
-	if g.plan1, err = newMultiPlan(g.nls[0].orderLayer1[:]); err != nil {
+	if g.plan1, err = newMultiPlan(l0.orderLayer1[:]); err != nil {
 		return nil, err
 	}
-	if g.planN, err = newMultiPlan(g.nls[0].orderLayerN[:]); err != nil {
+	if g.planN, err = newMultiPlan(l0.orderLayerN[:]); err != nil {
 		return nil, err
 	}
-	recordLines := (k*sdr.NodeSize+63)/64 + 1
-	g.lines = make([]uintptr, 0, sdr.Degree*recordLines)
+	subgroups := (k + maxStreams - 1) / maxStreams
+	bound := func(j int) int { return j * k / subgroups }
+	h := max(1, min(hashers, subgroups))
+	for i := range h {
+		first, last := i*subgroups/h, (i+1)*subgroups/h
+		bh := &batchHasher{g: g, lo: bound(first), hi: bound(last)}
+		for j := first; j <= last; j++ {
+			bh.groups = append(bh.groups, bound(j))
+		}
+		recordLines := ((bh.hi-bh.lo)*sdr.NodeSize+63)/64 + 1
+		bh.lines = make([]uintptr, 0, sdr.Degree*recordLines)
+		g.hashers = append(g.hashers, bh)
+	}
+	if h > 1 {
+		g.done = make(chan struct{}, h)
+		for _, bh := range g.hashers[1:] {
+			work := make(chan chunkWork, 1)
+			g.work = append(g.work, work)
+			go bh.serve(work, g.done)
+		}
+	}
 	return g, nil
+}
+
+// cores is how many cores the batch hashes on.
+func (g *batchLabeler) cores() int { return len(g.hashers) }
+
+// close stops the helper hashers.
+func (g *batchLabeler) close() {
+	for _, w := range g.work {
+		close(w)
+	}
+	g.work = nil
+}
+
+// serve runs a helper hasher on its own thread, so that the thread's CPU
+// time is its hashing's.
+func (h *batchHasher) serve(work chan chunkWork, done chan struct{}) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for w := range work {
+		start := threadCPU()
+		h.label(w.first, w.n)
+		h.g.helperCPU.Add(int64(threadCPU() - start))
+		done <- struct{}{}
+	}
 }
 
 // reset prepares for layer, after the lanes' nodeLabelers were reset.
@@ -70,55 +154,64 @@ func (g *batchLabeler) reset(lanes []*lane, layer int) {
 		g.cur[s], g.prev[s] = ln.cur, ln.prev
 	}
 	g.layer = layer
-	g.plan = &g.planN
-	if layer == 1 {
-		g.plan = &g.plan1
+	g.degree = sdr.BaseDegree
+	g.plan = &g.plan1
+	if layer > 1 {
+		g.degree = sdr.Degree
+		g.plan = &g.planN
 	}
 }
 
 // labelRange labels nodes [first, first+count) of every lane into its cur,
 // as nodeLabeler.labelRange does for one: parents holds sdr.Degree entries
-// per node starting at first, the same for every lane. Lane 0's address
-// ring holds the batch's parent addresses, prefetchDistance nodes ahead,
-// and their records are prefetched then (the kernels do not prefetch).
+// per node starting at first, the same for every lane.
 //
 // This is the hot loop: it allocates nothing and makes no interface calls.
 func (g *batchLabeler) labelRange(first, count uint64, parents []uint32) {
-	degree := sdr.BaseDegree
-	if g.layer > 1 {
-		degree = sdr.Degree
-	}
-	const ring = prefetchDistance + 1
 	l0 := g.nls[0]
-	for i := uint64(0); i < min(count, prefetchDistance); i++ {
-		l0.parentAddrs(&l0.addrs[i%ring], first+i, parents[i*sdr.Degree:(i+1)*sdr.Degree], degree, g.cur[0], g.prev[0])
+	for count > 0 {
+		n := min(count, batchChunkNodes)
+		for i := range n {
+			l0.parentAddrs(g.chunk[i], first+i, parents[i*sdr.Degree:(i+1)*sdr.Degree], g.degree, g.cur[0], g.prev[0])
+		}
+		for _, w := range g.work {
+			w <- chunkWork{first, n}
+		}
+		g.hashers[0].label(first, n)
+		for range g.work {
+			<-g.done
+		}
+		first, count, parents = first+n, count-n, parents[n*sdr.Degree:]
 	}
-	recordBytes := uintptr(g.k * sdr.NodeSize)
-	for i := uint64(0); i < count; i++ {
-		if ahead := i + prefetchDistance; ahead < count {
-			next := &l0.addrs[ahead%ring]
-			l0.parentAddrs(next, first+ahead, parents[ahead*sdr.Degree:(ahead+1)*sdr.Degree], degree, g.cur[0], g.prev[0])
-			lines := g.lines[:0]
-			for _, a := range next[:degree] {
-				for line := a &^ 63; line < a+recordBytes; line += 64 {
-					lines = append(lines, line)
-				}
-			}
-			prefetchLabels(&lines[0], len(lines))
+}
+
+// label labels the hasher's lanes of nodes [first, first+n), whose lane-0
+// addresses are in the batch's chunk, prefetching its part of the parent
+// records prefetchDistance nodes ahead (the kernels do not prefetch).
+func (h *batchHasher) label(first, n uint64) {
+	g := h.g
+	degree := g.degree
+	lo, hi := uintptr(h.lo*sdr.NodeSize), uintptr(h.hi*sdr.NodeSize)
+	for i := range min(n, prefetchDistance) {
+		h.prefetch(g.chunk[i], degree, lo, hi)
+	}
+	for i := range n {
+		if ahead := i + prefetchDistance; ahead < n {
+			h.prefetch(g.chunk[ahead], degree, lo, hi)
 		}
 		node := first + i
 		if node == 0 {
 			// No parents: the header alone, which the kernels' plans do
 			// not describe.
-			for s := range g.k {
+			for s := h.lo; s < h.hi; s++ {
 				g.nls[s].h.Sum(0, g.cur[s].label(0)[:])
 			}
 			continue
 		}
-		a0 := &l0.addrs[i%ring]
-		for j := 0; j+1 < len(g.groups); j++ {
-			lo, hi := g.groups[j], g.groups[j+1]
-			for s := lo; s < hi; s++ {
+		a0 := g.chunk[i]
+		for j := 0; j+1 < len(h.groups); j++ {
+			glo, ghi := h.groups[j], h.groups[j+1]
+			for s := glo; s < ghi; s++ {
 				l := g.nls[s]
 				binary.BigEndian.PutUint64(l.header[36:44], node)
 				a := a0
@@ -130,12 +223,24 @@ func (g *batchLabeler) labelRange(first, count uint64, parents []uint32) {
 						a[p] = a0[p] + off
 					}
 				}
-				g.streams.halves[s-lo] = &a[0]
-				g.streams.out[s-lo] = g.cur[s].label(uint32(node))
+				h.streams.halves[s-glo] = &a[0]
+				h.streams.out[s-glo] = g.cur[s].label(uint32(node))
 			}
-			sumNodesMulti(hi-lo, &g.streams, g.plan, g.useSHANI)
+			sumNodesMulti(ghi-glo, &h.streams, g.plan, g.useSHANI)
 		}
 	}
+}
+
+// prefetch asks for the cache lines of bytes [lo, hi) of each parent
+// record at a.
+func (h *batchHasher) prefetch(a *[halfSlots]uintptr, degree int, lo, hi uintptr) {
+	lines := h.lines[:0]
+	for _, p := range a[:degree] {
+		for line := (p + lo) &^ 63; line < p+hi; line += 64 {
+			lines = append(lines, line)
+		}
+	}
+	prefetchLabels(&lines[0], len(lines))
 }
 
 // batchView points every lane's view of one layer at the same blocks: the

@@ -160,16 +160,15 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, star
 			return fmt.Errorf("block %d: %w", b, err)
 		}
 		coreStart := time.Now()
-		select {
-		case r.cores <- struct{}{}:
-		case <-ctx.Done():
-			return context.Cause(ctx)
+		cores := js.cores()
+		if err := r.acquireCores(ctx, cores); err != nil {
+			return err
 		}
 		hashStart := time.Now()
 		for _, ln := range js.lanes {
 			ln.res.CoreWait += hashStart.Sub(coreStart)
 		}
-		cpuStart := threadCPU()
+		cpuStart := js.cpu()
 		first := uint64(b) * js.nodesPerBlock
 		end := first + js.nodesPerBlock
 		var err error
@@ -196,8 +195,11 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, star
 			}
 		}
 		hashed := time.Since(hashStart)
-		js.charge(hashed, max(0, hashed-(threadCPU()-cpuStart)))
-		<-r.cores
+		// Time on every core the job hashed on: core time, of which the
+		// part the threads did not run was stalled.
+		hashed *= time.Duration(cores)
+		js.charge(hashed, max(0, hashed-(js.cpu()-cpuStart)))
+		r.releaseCores(cores)
 		if err != nil {
 			return err
 		}
@@ -230,6 +232,49 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, star
 		}
 	}
 	return nil
+}
+
+// cores is how many cores the job hashes on.
+func (js *jobState) cores() int {
+	if js.group == nil {
+		return 1
+	}
+	return js.group.cores()
+}
+
+// cpu is the CPU time the job's hashing threads have used: the calling
+// thread's (the job's) and a batch's helper hashers'.
+func (js *jobState) cpu() time.Duration {
+	cpu := threadCPU()
+	if js.group != nil {
+		cpu += time.Duration(js.group.helperCPU.Load())
+	}
+	return cpu
+}
+
+// acquireCores takes n of the run's cores for one job's hashing. Jobs that
+// take several take them one job at a time, so two of them never hold part
+// of what each needs; jobs that take one never wait holding any.
+func (r *run) acquireCores(ctx context.Context, n int) error {
+	if n > 1 {
+		r.coreMu.Lock()
+		defer r.coreMu.Unlock()
+	}
+	for i := range n {
+		select {
+		case r.cores <- struct{}{}:
+		case <-ctx.Done():
+			r.releaseCores(i)
+			return context.Cause(ctx)
+		}
+	}
+	return nil
+}
+
+func (r *run) releaseCores(n int) {
+	for range n {
+		<-r.cores
+	}
 }
 
 // threadCPU is the CPU time the calling thread has used.

@@ -433,10 +433,12 @@ func TestBatchLabelerMatchesSingle(t *testing.T) {
 	for _, k := range batchSizes {
 		for _, useSHANI := range multiPaths() {
 			for _, layer := range []int{1, 2} {
-				t.Run(fmt.Sprintf("k%d/%s/layer%d", k, pathName(useSHANI), layer), func(t *testing.T) {
+				hashers := 1 + k%3 // one core, or several
+				t.Run(fmt.Sprintf("k%d/%s/layer%d/hashers%d", k, pathName(useSHANI), layer, hashers), func(t *testing.T) {
 					lf := newLaneFixture(t, k, useSHANI, rng)
-					g, err := newBatchLabeler(lf.lanes, useSHANI)
+					g, err := newBatchLabeler(lf.lanes, useSHANI, hashers)
 					require.NoError(t, err)
+					defer g.close()
 					for _, ln := range lf.lanes {
 						ln.nl.reset(&ln.sector.ReplicaID, layer)
 					}
@@ -472,8 +474,9 @@ func TestBatchLabelerAllocs(t *testing.T) {
 	for _, k := range batchSizes {
 		for _, useSHANI := range multiPaths() {
 			lf := newLaneFixture(t, k, useSHANI, rng)
-			g, err := newBatchLabeler(lf.lanes, useSHANI)
+			g, err := newBatchLabeler(lf.lanes, useSHANI, 2)
 			require.NoError(t, err)
+			defer g.close()
 			for _, ln := range lf.lanes {
 				ln.nl.reset(&ln.sector.ReplicaID, 2)
 			}
@@ -607,7 +610,7 @@ func BenchmarkGroupLabelRange(b *testing.B) {
 			}
 			var gl *batchLabeler
 			if k > 1 {
-				gl, err = newBatchLabeler(lanes, true)
+				gl, err = newBatchLabeler(lanes, true, 1)
 				require.NoError(b, err)
 				gl.reset(lanes, 2)
 			}

@@ -155,6 +155,8 @@ type run struct {
 	// cores limits how many jobs hash at once to the cores Go may use, so
 	// that a job's hashing time is time on a core, not time descheduled.
 	cores chan struct{}
+	// coreMu orders the jobs that take several cores (acquireCores).
+	coreMu sync.Mutex
 	// shaNI selects the hashing kernel that reads parents in place.
 	shaNI bool
 	// spill is set when jobs keep part of their layers on the device.
@@ -249,9 +251,13 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 		})
 	}
 	if len(js.lanes) > 1 {
-		if js.group, err = newBatchLabeler(js.lanes, r.shaNI); err != nil {
+		// A batch alone on the machine hashes on every core; batches
+		// that share it, on their share.
+		hashers := max(1, cap(r.cores)/r.pool.Jobs())
+		if js.group, err = newBatchLabeler(js.lanes, r.shaNI, hashers); err != nil {
 			return err
 		}
+		defer js.group.close()
 		js.io = newLaneIO(len(js.lanes), blockSize)
 	}
 	var place placer

@@ -202,6 +202,11 @@ func newReport(cfg *labeler.Config, res *labeler.Result, m *measurement) *Report
 			Engine:            sp.Engine,
 			DeviceReads:       sp.DeviceReads,
 			PeakReadsInFlight: sp.PeakInFlight,
+			BatchLanes:        sp.Lanes,
+		}
+		if sp.Lanes > 1 {
+			r.Spill.SpillBytesWritten = sp.SpillWriteBytes
+			r.Spill.SpillFileBytesWritten = sp.SpillWriteBytes
 		}
 		if sp.DeviceReads > 0 {
 			r.Spill.CPUPerDeviceRead = sp.DeviceReadCPU.Seconds() / float64(sp.DeviceReads)
@@ -209,6 +214,7 @@ func newReport(cfg *labeler.Config, res *labeler.Result, m *measurement) *Report
 		if nodes := uint64(len(res.Sectors)) * uint64(cfg.Layers) * g.Nodes(); nodes > 0 {
 			r.Spill.ColdReadsPerNode = float64(sp.ColdReads) / float64(nodes)
 			r.Spill.PagesPerNode = float64(sp.DeviceReads) / float64(nodes)
+			r.Spill.DeviceReadsPerNodeGroup = r.Spill.PagesPerNode * float64(max(sp.Lanes, 1))
 		}
 		if sp.PrefetchedPages > 0 {
 			r.Spill.PrefetchedInTime = max(0, 1-float64(sp.LatePages)/float64(sp.PrefetchedPages))

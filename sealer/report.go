@@ -65,9 +65,16 @@ type SpillReport struct {
 	PeakReadsInFlight int     `json:"peak_reads_in_flight"`
 	// PagesPerNode is DeviceReads per node labeled.
 	PagesPerNode float64 `json:"device_reads_per_node"`
-	// SpillBytesWritten is what left DRAM for the device; it is layer-file
-	// data written anyway, so the spill tier adds no writes.
-	SpillBytesWritten uint64 `json:"spill_bytes_written"`
+	// SpillBytesWritten is what left DRAM for the device. A single
+	// sector's is layer-file data written anyway, so the spill tier adds
+	// no writes; a batch writes every block of every layer once more, to
+	// its spill files (SpillFileBytesWritten, pages with their padding).
+	SpillBytesWritten     uint64 `json:"spill_bytes_written"`
+	SpillFileBytesWritten uint64 `json:"spill_file_bytes_written"`
+	// BatchLanes is the sectors per spilling job; DeviceReadsPerNodeGroup
+	// is DeviceReads per node of a job (one read serves all its lanes).
+	BatchLanes              int     `json:"batch_lanes"`
+	DeviceReadsPerNodeGroup float64 `json:"device_reads_per_node_group"`
 	// SpillBytesRead is the pages the tier read back, in bytes (compare
 	// device_read_bytes, which also counts the parent cache).
 	SpillBytesRead uint64 `json:"spill_bytes_read"`
@@ -110,8 +117,9 @@ type Report struct {
 	BlockSizeBytes     uint64       `json:"block_size_bytes"`
 	PoolPeakBytes      uint64       `json:"pool_peak_bytes"`
 	Parallel           int          `json:"parallel"`
-	// Lockstep is how many sectors one job labeled together (1: each
-	// alone); pool blocks are then Lockstep x block_size_bytes.
+	// Lockstep is how many sectors one job labeled together, its batch
+	// (1: each alone); pool blocks are then Lockstep x block_size_bytes.
+	// The JSON keeps the name reports had before batches grew past 4.
 	Lockstep int `json:"lockstep"`
 	// Kernel is the hashing kernel: "sha-ni x2", "sha-ni" or "portable".
 	Kernel string `json:"kernel"`
@@ -152,9 +160,12 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "spill: DRAM budget %s, peak DRAM %s (layer-file cache %s); per job %d expander + %d window blocks in DRAM; %d demotions, %d promotions\n",
 			humanize.IBytes(r.DRAMBudgetBytes), humanize.IBytes(r.PeakDRAMBytes), humanize.IBytes(r.PeakLayerCacheBytes),
 			sp.ExpanderBlocks, sp.WindowBlocks, sp.Demotions, sp.Promotions)
-		fmt.Fprintf(&b, "spill reads (%s, O_DIRECT): %.3f cold parents per node, %d pages read (%.3f per node), %.1f µs CPU per read, up to %d in flight; the hashing waited %d times, %.2fs (%.1f%% in time); %.2fs stalled\n",
-			sp.Engine, sp.ColdReadsPerNode, sp.DeviceReads, sp.PagesPerNode, sp.CPUPerDeviceRead*1e6, sp.PeakReadsInFlight,
+		fmt.Fprintf(&b, "spill reads (%s, O_DIRECT): %.3f cold parents per node, %d pages read (%.3f per node, %.3f per node of a batch of %d), %.1f µs CPU per read, up to %d in flight; the hashing waited %d times, %.2fs (%.1f%% in time); %.2fs stalled\n",
+			sp.Engine, sp.ColdReadsPerNode, sp.DeviceReads, sp.PagesPerNode, sp.DeviceReadsPerNodeGroup, sp.BatchLanes, sp.CPUPerDeviceRead*1e6, sp.PeakReadsInFlight,
 			sp.LatePages, sp.LateWaitSeconds, 100*sp.PrefetchedInTime, r.StallSeconds)
+		if sp.SpillFileBytesWritten > 0 {
+			fmt.Fprintf(&b, "spill files: %s written\n", humanize.IBytes(sp.SpillFileBytesWritten))
+		}
 	}
 	for _, s := range r.Sectors {
 		fmt.Fprintf(&b, "  sector %d  %s  hash %.2fs  pool wait %.2fs  core wait %.2fs  stalled %.2fs  sync %.2fs",

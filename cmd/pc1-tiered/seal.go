@@ -42,7 +42,10 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 	dram := fs.String("dram", "", "DRAM budget for the whole seal, e.g. 200GiB (default $PC1_DRAM; below (N+1) x sector size the spill tier reads cold labels from the layer files, so put --out on NVMe)")
 	hugetlb := fs.Bool("hugetlb", false, "use reserved MAP_HUGETLB pages for the DRAM arena (falls back to transparent hugepages)")
 	spillEngine := fs.String("spill-engine", "auto", "how the spill tier reads spilled labels with O_DIRECT: auto (io_uring where the host allows it, else pread), io_uring or pread")
-	lockstep := fs.Int("lockstep", 0, "sectors labeled together by one job, sharing one parent-cache walk and a multi-stream SHA-NI kernel: 0 automatic (the largest k <= 4 with --parallel at least k times the cores, with SHA-NI and no spill), 1 off, 2 to 4 forced (not with the spill tier; with no --parallel, one group per core)")
+	batch := fs.Int("batch", 0, "sectors labeled together by one job (a batch), sharing one parent-cache walk, storing labels node-major so one spilled page read serves them all, hashed by multi-stream SHA-NI kernels: 0 automatic (without spill, the largest B <= 4 with --parallel at least B times the cores; below the pool minimum, one batch of the --parallel sectors), 1 each sector alone, 2 to 128 forced (with no --parallel: one batch per core up to 4, else one batch)")
+	lockstep := fs.Int("lockstep", 0, "the older name of --batch, for batches of 2 to 4")
+	var spillDirs dirList
+	fs.Var(&spillDirs, "spill-dir", "a directory for a spilling batch's spill files, on NVMe (repeatable, one per drive: pages are striped over them; default: the first sector's directory); must take O_DIRECT")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics while sealing, e.g. 127.0.0.1:9464 (default: off)")
 	logFormat := fs.String("log-format", "", "log the batch on stderr as text or json lines (default: off; replaces the live progress lines)")
 	wait := fs.Bool("wait", false, "wait for another seal holding a sector directory to finish instead of stopping")
@@ -71,7 +74,22 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 			return err
 		}
 	}
-	cfg := labeler.Config{Graph: spec.graph, Layers: *layers, Options: labeler.Options{Parallel: *parallel, HugeTLB: *hugetlb, Lockstep: *lockstep}}
+	if *batch < 0 || *batch > tier.MaxBatchLanes {
+		return usagef("--batch %d: must be 0 (automatic), 1 (each sector alone) or 2 to %d", *batch, tier.MaxBatchLanes)
+	}
+	if *batch != 0 && *lockstep != 0 {
+		return usagef("--lockstep is the older name of --batch: give one")
+	}
+	if n := max(len(ids), len(inputs)); *batch > n {
+		return usagef("--batch %d: only %d sectors to seal; give --batch %d or fewer", *batch, n, n)
+	}
+	for _, d := range spillDirs {
+		if err := tier.CheckSpillDir(d); err != nil {
+			return usagef("--spill-dir: %v", err)
+		}
+	}
+	cfg := labeler.Config{Graph: spec.graph, Layers: *layers, Options: labeler.Options{Parallel: *parallel, HugeTLB: *hugetlb,
+		Lockstep: *lockstep, Batch: *batch, SpillDirs: spillDirs}}
 	if cfg.SpillEngine, err = tier.ParseEngine(*spillEngine); err != nil {
 		return usagef("--spill-engine: %v", err)
 	}

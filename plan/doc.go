@@ -34,7 +34,8 @@
 //     distinct count P (1 - (1 - 1/P)^m) of m draws. At 32 GiB this equals
 //     the cold parents; on small sectors pages are shared (64 MiB with a
 //     one-block window: about 1.0 cold parent but 0.75 page per node). A
-//     job also holds the pages in flight: PrefetchAheadNodes x pages per node x 4 KiB.
+//     spilling job's reader maps its page buffers up front (tier's
+//     coldBuffers: 1070 x 4 KiB, 4.2 MiB a job), counted in its DRAM.
 //   - Speed. One core labels v_core = (SHA-256 compressions/s) / 20 x
 //     efficiency (default 0.9) nodes/s with every parent in DRAM; C' =
 //     min(cores, N) cores hash. A page read costs c seconds of CPU and
@@ -49,4 +50,31 @@
 //     the other (softMinPower says how that was fit). The batch runs at
 //     L / (1/V_1 + (L-1)/V_later). Stalls the prefetcher fails to hide (a
 //     synchronous fault costs its latency, not only its CPU) are left out.
+//   - Batches (design/BATCH.md). A batch of B sectors (1 to MaxBatch) is
+//     one job walking the graph in lockstep, its labels node-major: a
+//     node's record is B x 32 bytes, and one device page read serves a
+//     parent for all B. Everything above is per job, with a job's block B
+//     times the per-sector block (labeler.DefaultSpillBlockSize), so the
+//     DRAM splits as tier.PlanBudget(A, batches, B x block, S / block).
+//     For B >= 2 a layer's device copy is a spill file: a 4 KiB page holds
+//     rpp = floor(128 / B) whole records, a block starts on a page of its
+//     own (ceil(nodes per block / rpp) pages, padded when B is not a power
+//     of two), and every block of every layer is written to it once (B x S
+//     a layer, sequential); B = 1 reads the layer file, 128 labels a page,
+//     exactly as above. Page reads per node-group r are counted as above
+//     with rpp records a page. With N = batches x B' (B' = N / batches:
+//     B, or less when the last batch is short) the device bound is
+//     B' x R / r labels/s and the CPU bound C' / (1/v_core + r x c / B'):
+//     each read's CPU is shared by B' labels. DRAM per sector is
+//     batches x (B x block x (E + W) + reader buffers) / N. Without
+//     Input.Batch, sectors that fit without spill keep the pool plan;
+//     spilling ones get the fastest (over all layers) of B = N (or the
+//     fewest batches of at most MaxBatch), the halvings of the batch
+//     count, the divisors of N and 1. Left out: the prefetcher's cap of
+//     1024 held pages, which at r ~ 9 shortens its look-ahead to ~110
+//     node-groups (expander pages rarely repeat within one anyway); the
+//     spill files' write bandwidth (shown, not charged); the smaller
+//     blocks a short last batch could use; lockstep's hashing gain; and
+//     the parent cache, still reserved though a batch reads it once per
+//     layer.
 package plan

@@ -54,6 +54,18 @@ const (
 	// job holds the pages of at most this many nodes' cold reads in its
 	// reader's buffers.
 	prefetchAheadNodes = tier.PrefetchAheadNodes
+
+	// MaxBatch is the most sectors one batch labels in lockstep.
+	MaxBatch = 128
+	// labelsPerPage is how many 32-byte labels a 4 KiB page holds: a
+	// layer file's page, or a spill file's page of one-lane records.
+	labelsPerPage = tier.PageSize / sdr.NodeSize
+	// readerBufferPages is the page buffers a spilling job's reader maps
+	// (tier's coldBuffers: the 1024 pages its prefetcher may hold, a
+	// node's sdr.Degree parents and a 32-read submission), 4 KiB each:
+	// 4.2 MiB a job, whatever the job's share of cold parents. tier keeps
+	// the constant unexported; TestReaderBuffers pins this copy.
+	readerBufferPages = 1024 + sdr.Degree + 32
 )
 
 // Input is what Plan needs: the batch, the machine's RAM and cores, and
@@ -91,13 +103,25 @@ type Input struct {
 	ColdReadCPUSeconds float64
 	// Samples is the node sample size; 0 means DefaultPlanSamples.
 	Samples int
+	// Batch is B, the sectors one job labels in lockstep through the
+	// batch tier (1 to MaxBatch, at most Sectors). 0 chooses: the pool
+	// plan when the sectors fit without spill, else the B that labels
+	// fastest. 1 is today's tier (one sector per job); B >= 2 plans the
+	// batch tier even when the pool plan would need no spill.
+	Batch int
+	// DeviceReadsPerSecond, when set, is the spill devices' random 4 KiB
+	// read rate taken as given (hypothetical hardware) instead of probed
+	// Devices; ColdReadCPUSeconds must then be given too.
+	DeviceReadsPerSecond float64
 }
 
-// Plan regimes.
+// Plan regimes. RegimeSpill is today's spill tier, one sector per job (a
+// batch of 1); RegimeBatch is the batch tier, B >= 2 sectors per job.
 const (
 	RegimeFullSpeed   = "full-speed"
 	RegimePoolLimited = "pool-limited"
 	RegimeSpill       = "spill"
+	RegimeBatch       = "batch"
 	RegimeCannotFit   = "cannot-fit"
 )
 
@@ -130,9 +154,28 @@ type Result struct {
 	// SealFlags are the seal flags that give this plan.
 	SealFlags string `json:"seal_flags,omitempty"`
 	// DRAMPerSectorBytes is the pool's share of each sector, plus, when
-	// spilling, the spilled pages it holds in flight.
+	// spilling, its share of its job's reader buffers.
 	DRAMPerSectorBytes uint64         `json:"dram_per_sector_bytes"`
 	Spill              *SpillEstimate `json:"spill,omitempty"`
+
+	// BatchSize is B, the sectors one job labels in lockstep (1: one
+	// sector per job, the pool plans and today's spill tier), and
+	// Batches the jobs, ceil(N / B).
+	BatchSize int `json:"batch_size"`
+	Batches   int `json:"batches"`
+	// RecordsPerPage is how many nodes' records (B labels each) a 4 KiB
+	// page of the device copy holds: 128 for B = 1 (the layer file),
+	// floor(128 / B) for a batch's spill file.
+	RecordsPerPage int `json:"records_per_page"`
+	// PageReadsPerNodeGroup is the device pages read per node of a batch
+	// (B labels) in layers 2..L; 0 without spill.
+	PageReadsPerNodeGroup float64 `json:"page_reads_per_node_group"`
+	// LabelsPerSecond is the predicted rate, all sectors together, in
+	// layers 2..L (where expander parents are read; BATCH.md's figure);
+	// NodesPerSecond averages all layers, layer 1 included.
+	LabelsPerSecond float64 `json:"labels_per_second"`
+	// BatchCandidates are the batch sizes Plan compared when it chose B.
+	BatchCandidates []BatchCandidate `json:"batch_candidates,omitempty"`
 
 	Cores        int     `json:"cores"`
 	HashingCores int     `json:"hashing_cores"`
@@ -165,19 +208,32 @@ type Result struct {
 	Warnings   []string `json:"warnings,omitempty"`
 }
 
-// SpillEstimate is the spill part of a plan: how each job splits its DRAM
-// and what the spilled labels cost.
+// SpillEstimate is the spill part of a plan: how each job (a batch of B
+// sectors) splits its DRAM and what the spilled labels cost. Per node
+// means per node of the job: one label for B = 1, B labels (a node-group)
+// for a batch.
 type SpillEstimate struct {
 	BlocksPerLayer int `json:"blocks_per_layer"`
 	BlocksPerJob   int `json:"blocks_per_job"`
 	ExpanderBlocks int `json:"expander_blocks"`
 	WindowBlocks   int `json:"window_blocks"`
+	// JobBlockBytes is a job's block: B x the per-sector block size.
+	JobBlockBytes uint64 `json:"job_block_bytes"`
+	// RecordsPerPage is the nodes per 4 KiB page of the device copy, and
+	// PagesPerBlock a block's pages in a batch's spill file (0 for B = 1,
+	// whose device copy is the layer file).
+	RecordsPerPage int    `json:"records_per_page"`
+	PagesPerBlock  uint64 `json:"pages_per_block"`
+	// SpillFileBytesPerLayer is what a batch writes to its spill file per
+	// layer (every block once, pages padded for B not a power of two);
+	// 0 for B = 1.
+	SpillFileBytesPerLayer uint64 `json:"spill_file_bytes_per_layer"`
 	// SpilledBytesPerSector is what lives only on the device at the end
 	// of a layer (of the 2 x S a job reads); SpilledBytes for all jobs.
 	SpilledBytesPerSector uint64 `json:"spilled_bytes_per_sector"`
 	SpilledBytes          uint64 `json:"spilled_bytes"`
-	// InFlightBytesPerSector bounds the spilled pages a job's prefetcher
-	// holds in the page cache.
+	// InFlightBytesPerSector is each sector's share of its job's reader
+	// buffers, which hold the spilled pages in flight.
 	InFlightBytesPerSector uint64 `json:"in_flight_bytes_per_sector"`
 	// Cold parents per node (parents not in DRAM): in layer 1 (base
 	// parents only, the ring spans the expander slots too) and in later
@@ -203,6 +259,18 @@ type SpillEstimate struct {
 	// DeviceReadsPerSecond is the random read rate the later layers ask
 	// of the devices.
 	DeviceReadsPerSecond float64 `json:"device_reads_per_second"`
+}
+
+// BatchCandidate is one batch size Plan weighed when choosing B.
+type BatchCandidate struct {
+	BatchSize int `json:"batch_size"`
+	Batches   int `json:"batches"`
+	// Feasible is false when a job of this size gets no whole block.
+	Feasible              bool    `json:"feasible"`
+	PageReadsPerNodeGroup float64 `json:"page_reads_per_node_group"`
+	LabelsPerSecond       float64 `json:"labels_per_second"`
+	NodesPerSecond        float64 `json:"nodes_per_second"`
+	DRAMPerSectorBytes    uint64  `json:"dram_per_sector_bytes"`
 }
 
 // DefaultReserve is the memory Plan keeps from the pool unless told
@@ -246,7 +314,8 @@ func (r *Result) String() string {
 }
 
 // planner carries one Plan call: its input, its result, and the cold
-// fractions sampled so far (per window, for this call only).
+// fractions sampled so far (per window and page layout, for this call
+// only).
 type planner struct {
 	in        Input
 	r         *Result
@@ -255,15 +324,34 @@ type planner struct {
 	reserve   func(n int) uint64
 	vCore     float64
 	baseCache map[int]float64
-	pageCache map[int]float64
+	pageCache map[pageKey]float64
+	// devR and readCPU are the devices' page rate R and the CPU per page
+	// read c, once spilling is planned.
+	devR, readCPU float64
+	// quiet drops steps and warnings while Plan weighs batch sizes.
+	quiet bool
+}
+
+type pageKey struct {
+	window int
+	layout pageLayout
 }
 
 func (p *planner) step(format string, args ...any) {
-	p.r.Arithmetic = append(p.r.Arithmetic, fmt.Sprintf(format, args...))
+	if !p.quiet {
+		p.r.Arithmetic = append(p.r.Arithmetic, fmt.Sprintf(format, args...))
+	}
 }
 
 func (p *planner) warn(format string, args ...any) {
-	p.r.Warnings = append(p.r.Warnings, fmt.Sprintf(format, args...))
+	if !p.quiet {
+		p.r.Warnings = append(p.r.Warnings, fmt.Sprintf(format, args...))
+	}
+}
+
+// hasDevices reports whether spilling has somewhere to go.
+func (p *planner) hasDevices() bool {
+	return len(p.in.Devices) > 0 || p.in.DeviceReadsPerSecond > 0
 }
 
 // Plan works out how N sectors fit in the machine's RAM (with the spill
@@ -296,7 +384,7 @@ func Make(in Input) (Result, error) {
 		Efficiency: in.Efficiency, SHA256CompressionsPerSecond: in.SHA.CompressionsPerSecond,
 		Devices: in.Devices,
 	}
-	p := &planner{in: in, r: r, s: s, b: b, k: int(s / b), baseCache: map[int]float64{}, pageCache: map[int]float64{}}
+	p := &planner{in: in, r: r, s: s, b: b, k: int(s / b), baseCache: map[int]float64{}, pageCache: map[pageKey]float64{}}
 	p.reserve = func(n int) uint64 { return DefaultReserve(s, n) }
 	if in.Reserve != nil {
 		p.reserve = func(int) uint64 { return *in.Reserve }
@@ -307,7 +395,7 @@ func Make(in Input) (Result, error) {
 	if in.Reserve != nil {
 		p.step("reserve = %s (given)", humanize.IBytes(r.ReserveBytes))
 	} else {
-		p.step("reserve = OS + Go runtime %s + parent cache %s (14 parents x 4 B per node = 1.75 x S, kept in page cache) + %d jobs x %s buffers = %s",
+		p.step("reserve = OS + Go runtime %s + parent cache %s (14 parents x 4 B per node = 1.75 x S, kept in page cache) + %d sectors x %s buffers = %s",
 			humanize.IBytes(SystemReserve), humanize.IBytes(r.ParentCacheBytes), n, humanize.IBytes(JobReserve), humanize.IBytes(r.ReserveBytes))
 	}
 	if in.RAM > r.ReserveBytes {
@@ -315,8 +403,9 @@ func Make(in Input) (Result, error) {
 	}
 	p.step("DRAM for the pool = RAM %s - reserve %s = %s", humanize.IBytes(in.RAM), humanize.IBytes(r.ReserveBytes), humanize.IBytes(r.AvailableBytes))
 	r.PoolMinBytes, r.PoolDefault, r.PoolMaxBytes = pool.Bounds(s, n)
-	if in.BlockSize == 0 && r.AvailableBytes < r.PoolMinBytes {
-		// The labeler's own choice when a budget below the minimum spills.
+	if in.BlockSize == 0 && (r.AvailableBytes < r.PoolMinBytes || in.Batch >= 2) {
+		// The labeler's own choice when a budget below the minimum spills
+		// (and the batch tier's per-sector block).
 		p.b = labeler.DefaultSpillBlockSize(s)
 		p.k = int(s / p.b)
 		r.BlockSizeBytes = p.b
@@ -336,16 +425,22 @@ func Make(in Input) (Result, error) {
 	p.maxSectors()
 
 	switch {
+	case in.Batch >= 2 || r.AvailableBytes < r.PoolMinBytes:
+		p.spill()
 	case r.AvailableBytes >= r.PoolDefault:
 		p.fullSpeed()
-	case r.AvailableBytes >= r.PoolMinBytes:
-		p.poolLimited()
 	default:
-		p.spill()
+		p.poolLimited()
 	}
-	if r.Regime != RegimeSpill && r.Regime != RegimeCannotFit && len(in.Devices) > 0 {
-		p.step("no spill: the --nvme directories are not needed; for reference:")
+	if (r.Regime == RegimeFullSpeed || r.Regime == RegimePoolLimited) && p.hasDevices() {
+		p.step("no spill: the spill devices are not needed; for reference:")
 		r.DeviceReadsPerSecond = p.deviceRate()
+		p.checkSpace(0)
+	}
+	if r.Feasible && r.Spill == nil {
+		// The pool plans: one sector per job, nothing read back.
+		r.BatchSize, r.Batches, r.RecordsPerPage = 1, n, labelsPerPage
+		r.LabelsPerSecond = r.NodesPerSecond
 	}
 	if r.Feasible {
 		if r.AllDRAMNodesPerSecond > 0 {
@@ -387,6 +482,16 @@ func (in *Input) validate() error {
 		return fmt.Errorf("plan: cold read CPU %g s: must not be negative", in.ColdReadCPUSeconds)
 	case in.Samples < 0:
 		return fmt.Errorf("plan: %d samples", in.Samples)
+	case in.Batch < 0 || in.Batch > MaxBatch:
+		return fmt.Errorf("plan: batch of %d sectors: want 0 (choose) or 1 to %d", in.Batch, MaxBatch)
+	case in.Batch > in.Sectors:
+		return fmt.Errorf("plan: batch of %d sectors but only %d sectors: a batch holds at most N", in.Batch, in.Sectors)
+	case in.DeviceReadsPerSecond < 0 || math.IsNaN(in.DeviceReadsPerSecond) || math.IsInf(in.DeviceReadsPerSecond, 0):
+		return fmt.Errorf("plan: device reads %g/s: want a positive rate", in.DeviceReadsPerSecond)
+	case in.DeviceReadsPerSecond > 0 && len(in.Devices) > 0:
+		return errors.New("plan: device reads given and devices probed: give one or the other")
+	case in.DeviceReadsPerSecond > 0 && in.ColdReadCPUSeconds == 0:
+		return errors.New("plan: device reads given without the CPU per read: give ColdReadCPUSeconds too")
 	}
 	s := in.Graph.SectorSize()
 	if b := in.BlockSize; b != 0 && (b < sdr.NodeSize || b&(b-1) != 0 || b > s) {
@@ -464,7 +569,7 @@ func (p *planner) cannotFit(why string) {
 	r := p.r
 	r.Regime, r.Feasible = RegimeCannotFit, false
 	most := r.MaxSectorsWithSpill
-	if len(p.in.Devices) == 0 {
+	if !p.hasDevices() {
 		most = r.MaxSectorsNoSpill
 	}
 	r.Verdict = fmt.Sprintf("cannot seal %d x %s sectors in %s of RAM (%s after the %s reserve): %s; at most %d (%d at full speed, %d without spill, %d with spill)",
@@ -473,107 +578,329 @@ func (p *planner) cannotFit(why string) {
 	p.step("%s", r.Verdict)
 }
 
+// spill plans the spill tier: today's (one sector per job, B = 1) or the
+// batch tier (B sectors per job). It runs when the pool minimum does not
+// fit, or when Batch >= 2 asks for the batch tier whatever the pool would
+// do.
 func (p *planner) spill() {
 	r, in := p.r, p.in
 	n := r.Sectors
-	p.step("%s < min pool %s: spill needed", humanize.IBytes(r.AvailableBytes), humanize.IBytes(r.PoolMinBytes))
-	if len(in.Devices) == 0 {
-		p.cannotFit("spilling needs an NVMe directory (--nvme)")
+	if r.AvailableBytes < r.PoolMinBytes {
+		p.step("%s < min pool %s: spill needed", humanize.IBytes(r.AvailableBytes), humanize.IBytes(r.PoolMinBytes))
+		if !p.hasDevices() {
+			p.cannotFit("spilling needs an NVMe directory (--nvme)")
+			return
+		}
+	} else {
+		p.step("%s >= min pool %s: the pool plan needs no spill; --batch %d plans the batch tier instead (--batch 0 gives the pool plan)",
+			humanize.IBytes(r.AvailableBytes), humanize.IBytes(r.PoolMinBytes), in.Batch)
+	}
+	if p.hasDevices() {
+		p.devR = p.deviceRate()
+		r.DeviceReadsPerSecond = p.devR
+		p.readCPU = p.coldReadCPU()
+	}
+
+	size := in.Batch
+	if size == 0 {
+		size = p.chooseBatch()
+	}
+	e, why := p.evalBatch(size)
+	if e == nil {
+		p.cannotFit(why)
 		return
 	}
-	plan, perJob, err := tier.PlanBudget(r.AvailableBytes, n, p.b, p.k)
-	p.step("DRAM per job = %s / N %d = %s = %d blocks of %s (layer = %d blocks)",
-		humanize.IBytes(r.AvailableBytes), n, humanize.IBytes(r.AvailableBytes/uint64(n)), perJob, humanize.IBytes(p.b), p.k)
-	if err != nil {
-		p.cannotFit(fmt.Sprintf("each job needs at least one %s block", humanize.IBytes(p.b)))
-		return
-	}
-	e, w := plan.Expander, plan.Window
-	sp := &SpillEstimate{BlocksPerLayer: p.k, BlocksPerJob: perJob, ExpanderBlocks: e, WindowBlocks: w}
+	sp := e.sp
 	r.Spill = sp
-	held := uint64(e+w) * p.b
+	r.BatchSize, r.Batches, r.RecordsPerPage = e.size, e.jobs, sp.RecordsPerPage
+	r.PageReadsPerNodeGroup = sp.PageReadsPerNode
+	r.LabelsPerSecond = sp.LaterNodesPerSecond
+	if in.Layers == 1 {
+		r.LabelsPerSecond = sp.Layer1NodesPerSecond
+	}
+	r.PoolSizeBytes, r.DRAMPerSectorBytes, r.NodesPerSecond = e.pool, e.dramPerSector, e.nodesPerSecond
+	if r.NodesPerSecond <= 0 {
+		p.cannotFit("the spill devices serve no random reads")
+		return
+	}
+	r.Feasible = true
+	dram := fmt.Sprintf("--dram %s", humanize.IBytes(r.PoolSizeBytes))
+	if e.size == 1 {
+		r.Regime = RegimeSpill
+		r.SealFlags = fmt.Sprintf("--parallel %d --dram %s --out DIR-ON-NVME", n, sdr.FormatSize(r.PoolSizeBytes))
+	} else {
+		r.Regime = RegimeBatch
+		r.SealFlags = fmt.Sprintf("--parallel %d --batch %d --dram %s --out DIR-ON-NVME", n, e.size, sdr.FormatSize(r.PoolSizeBytes))
+		dram = fmt.Sprintf("%d batch(es) of %d, --batch %d --dram %s", e.jobs, e.size, e.size, humanize.IBytes(r.PoolSizeBytes))
+	}
+	if sp.PageReadsPerNode > 0 {
+		unit := "nodes"
+		if e.size > 1 {
+			unit = "node-groups"
+		}
+		p.step("device reads asked in layers 2..L = %.3f x %s %s/s = %s/s of the devices' %s/s",
+			sp.PageReadsPerNode, measure.HumanRate(sp.LaterNodesPerSecond/e.lanes), unit, measure.HumanRate(sp.DeviceReadsPerSecond), measure.HumanRate(r.DeviceReadsPerSecond))
+	}
+	if sp.SpillFileBytesPerLayer > 0 {
+		perLabel := float64(sp.SpillFileBytesPerLayer) / float64(p.in.Graph.Nodes()) / e.lanes
+		p.step("spill-file writes = %s labels/s x %.1f B = %s/s sequential, besides the layer files' %s/s",
+			measure.HumanRate(r.LabelsPerSecond), perLabel, humanize.IBytes(uint64(r.LabelsPerSecond*perLabel)), humanize.IBytes(uint64(r.LabelsPerSecond*sdr.NodeSize)))
+	}
+	if p.hasDevices() {
+		// A batch holds at most two layers' spill files: the one it
+		// writes and the previous one, until the layer is done with it.
+		p.checkSpace(uint64(e.jobs) * 2 * sp.SpillFileBytesPerLayer)
+	}
+	verb := "need spill"
+	if sp.PageReadsPerNode == 0 && sp.Layer1PageReadsPerNode == 0 {
+		verb = "fit in the batch tier's DRAM"
+	}
+	r.Verdict = fmt.Sprintf("%d x %s sectors %s: %s (%s DRAM per sector, %s per sector spilled), %s labels/s in layers 2..L, %s nodes/s over all layers (%.3f x all-DRAM)",
+		n, humanize.IBytes(p.s), verb, dram, humanize.IBytes(r.DRAMPerSectorBytes),
+		humanize.IBytes(sp.SpilledBytesPerSector), measure.HumanRate(r.LabelsPerSecond), measure.HumanRate(r.NodesPerSecond), r.NodesPerSecond/r.AllDRAMNodesPerSecond)
+}
+
+// coldReadCPU is c, the CPU time one page read costs: given, or the
+// largest the devices measured on the spill path.
+func (p *planner) coldReadCPU() float64 {
+	if c := p.in.ColdReadCPUSeconds; c > 0 {
+		p.step("CPU per page read c = %s (given)", micros(c))
+		return c
+	}
+	var c float64
+	for _, d := range p.in.Devices {
+		dc := d.SpillCPUSecondsPerRead
+		if dc == 0 {
+			dc = d.MissKernelCPUSecondsPerRead
+		}
+		c = max(c, dc)
+	}
+	p.step("CPU per page read c = %s (largest measured CPU per spill-path page over the devices)", micros(c))
+	return c
+}
+
+// batchCandidates are the batch sizes weighed when none is given, largest
+// first: one batch of N (or the fewest batches of at most MaxBatch), then
+// halving the batch count's share, every divisor of N (equal batches) and
+// 1 (today's tier).
+func (p *planner) batchCandidates() []int {
+	n := p.r.Sectors
+	seen := map[int]bool{1: true}
+	for m := ceilDiv(n, MaxBatch); m < n; m *= 2 {
+		seen[ceilDiv(n, m)] = true
+	}
+	for d := 2; d <= min(n, MaxBatch); d++ {
+		if n%d == 0 {
+			seen[d] = true
+		}
+	}
+	var out []int
+	for b := range seen {
+		out = append(out, b)
+	}
+	slices.Sort(out)
+	slices.Reverse(out)
+	return out
+}
+
+// chooseBatch weighs the candidate batch sizes quietly and returns the one
+// predicted to label fastest over all layers, showing the comparison.
+func (p *planner) chooseBatch() int {
+	r := p.r
+	cands := p.batchCandidates()
+	p.step("batch size: not given; weighing B in %v (one batch of N, fewer batches, equal batches, one sector per job) by predicted nodes/s over all layers",
+		cands)
+	best := -1
+	for _, b := range cands {
+		p.quiet = true
+		e, _ := p.evalBatch(b)
+		p.quiet = false
+		c := BatchCandidate{BatchSize: b, Batches: ceilDiv(r.Sectors, b)}
+		if e != nil {
+			c.Feasible = true
+			c.PageReadsPerNodeGroup = e.sp.PageReadsPerNode
+			c.LabelsPerSecond = e.sp.LaterNodesPerSecond
+			if p.in.Layers == 1 {
+				c.LabelsPerSecond = e.sp.Layer1NodesPerSecond
+			}
+			c.NodesPerSecond = e.nodesPerSecond
+			c.DRAMPerSectorBytes = e.dramPerSector
+			p.step("  B = %d: %d batch(es), E %d + W %d blocks of %s, r = %.3f page reads per node-group, %s labels/s in layers 2..L, %s nodes/s over all layers, %s DRAM per sector",
+				b, c.Batches, e.sp.ExpanderBlocks, e.sp.WindowBlocks, humanize.IBytes(e.sp.JobBlockBytes), c.PageReadsPerNodeGroup,
+				measure.HumanRate(c.LabelsPerSecond), measure.HumanRate(c.NodesPerSecond), humanize.IBytes(c.DRAMPerSectorBytes))
+			// Ties go to the larger batch (fewer jobs), which comes first.
+			if best < 0 || c.NodesPerSecond > r.BatchCandidates[best].NodesPerSecond {
+				best = len(r.BatchCandidates)
+			}
+		} else {
+			p.step("  B = %d: %d batch(es) of %s blocks: no whole block per batch", b, c.Batches, humanize.IBytes(uint64(b)*p.b))
+		}
+		r.BatchCandidates = append(r.BatchCandidates, c)
+	}
+	if best < 0 {
+		// Nothing fits; the evaluation of B = 1 says why.
+		return 1
+	}
+	c := r.BatchCandidates[best]
+	var why string
+	switch {
+	case len(cands) == 1:
+		why = "the only candidate"
+	case c.BatchSize == cands[0]:
+		why = "the largest batch: a page read serves all B sectors, so the device bound B x R / r grows with B faster than r does, and the reads' CPU per label r x c / B falls"
+	default:
+		why = "faster than the larger batches here (their share of the DRAM splits into fewer or coarser blocks)"
+	}
+	runnerUp := -1
+	for i, o := range r.BatchCandidates {
+		if i != best && o.Feasible && (runnerUp < 0 || o.NodesPerSecond > r.BatchCandidates[runnerUp].NodesPerSecond) {
+			runnerUp = i
+		}
+	}
+	if runnerUp >= 0 {
+		o := r.BatchCandidates[runnerUp]
+		why += fmt.Sprintf("; next best B = %d at %s nodes/s (%.2f x)", o.BatchSize, measure.HumanRate(o.NodesPerSecond), o.NodesPerSecond/c.NodesPerSecond)
+	}
+	p.step("chosen B = %d: %s nodes/s, %s", c.BatchSize, measure.HumanRate(c.NodesPerSecond), why)
+	return c.BatchSize
+}
+
+// batchEval is the spill plan for one batch size.
+type batchEval struct {
+	size, jobs int
+	// lanes is N / jobs: sectors per job on average (B, or less when the
+	// last batch is short).
+	lanes          float64
+	sp             *SpillEstimate
+	pool           uint64
+	dramPerSector  uint64
+	nodesPerSecond float64
+}
+
+// evalBatch plans N sectors as ceil(N / size) jobs of size sectors each,
+// with the DRAM left after the reserve, showing its arithmetic unless
+// quiet. It returns nil and why when the plan cannot run.
+func (p *planner) evalBatch(size int) (*batchEval, string) {
+	r, in := p.r, p.in
+	n := r.Sectors
+	jobs := ceilDiv(n, size)
+	e := &batchEval{size: size, jobs: jobs, lanes: float64(n) / float64(jobs)}
+	block := uint64(size) * p.b
+	npb := p.b / sdr.NodeSize
+	lay := pageLayout{rpp: labelsPerPage}
+	var ppb uint64
+	if size == 1 {
+		p.step("one sector per job (B = 1, today's spill tier): %d jobs; the device copy of a layer is its layer file, %d labels per 4 KiB page",
+			n, labelsPerPage)
+	} else {
+		lay = pageLayout{rpp: labelsPerPage / uint64(size), npb: npb}
+		ppb = ceilDiv64(npb, lay.rpp)
+		p.step("batch tier: B = %d sectors per job walk the graph in lockstep; jobs = ceil(N %d / B %d) = %d (%.2f sectors per job on average); labels node-major, record(node) = B x 32 B = %s",
+			size, n, size, jobs, e.lanes, humanize.IBytes(uint64(size)*sdr.NodeSize))
+		pad := tier.PageSize - lay.rpp*uint64(size)*sdr.NodeSize
+		p.step("spill file: rpp = floor(4096 / (32 x B)) = %d records per 4 KiB page (%d B padding per page); a block of %d nodes = ceil(%d / %d) = %d pages",
+			lay.rpp, pad, npb, npb, lay.rpp, ppb)
+	}
+	plan, perJob, err := tier.PlanBudget(r.AvailableBytes, jobs, block, p.k)
+	p.step("DRAM per job = %s / %d jobs = %s = %d blocks of B %d x %s = %s (layer = %d blocks): tier.PlanBudget(%s, %d, %s, %d)",
+		humanize.IBytes(r.AvailableBytes), jobs, humanize.IBytes(r.AvailableBytes/uint64(jobs)), perJob, size, humanize.IBytes(p.b), humanize.IBytes(block), p.k,
+		humanize.IBytes(r.AvailableBytes), jobs, humanize.IBytes(block), p.k)
+	if err != nil {
+		return nil, fmt.Sprintf("each job needs at least one %s block (B %d x %s)", humanize.IBytes(block), size, humanize.IBytes(p.b))
+	}
+	ex, w := plan.Expander, plan.Window
+	sp := &SpillEstimate{BlocksPerLayer: p.k, BlocksPerJob: perJob, ExpanderBlocks: ex, WindowBlocks: w,
+		JobBlockBytes: block, RecordsPerPage: int(lay.rpp), PagesPerBlock: ppb}
+	e.sp = sp
+	held := uint64(ex+w) * block
 	// A job reads two layers at once, or one when there is only one.
 	reads := 2 * p.s
 	if in.Layers == 1 {
 		reads = p.s
 	}
-	sp.SpilledBytesPerSector = reads - min(held, reads)
+	perSectorHeld := uint64(ex+w) * p.b
+	sp.SpilledBytesPerSector = reads - min(perSectorHeld, reads)
 	sp.SpilledBytes = uint64(n) * sp.SpilledBytesPerSector
 	p.step("tier.PlanSpill(%d, %d): keep %d expander blocks (%.1f%% of the previous layer) and a window of %d blocks of the layer being written",
-		p.k, perJob, e, 100*float64(e)/float64(p.k), w)
-	p.step("spilled at the end of a layer = %s - %d x %s = %s per sector, %s in all (read back from the layer files, which are written anyway)",
-		humanize.IBytes(reads), e+w, humanize.IBytes(p.b), humanize.IBytes(sp.SpilledBytesPerSector), humanize.IBytes(sp.SpilledBytes))
+		p.k, perJob, ex, 100*float64(ex)/float64(p.k), w)
+	spills := plan.Spills(p.k)
+	if !spills {
+		p.step("the job's blocks hold both layers it reads: nothing spills, nothing is read back")
+	} else if size == 1 {
+		p.step("spilled at the end of a layer = %s - %d x %s = %s per sector, %s in all (read back from the layer files, which are written anyway)",
+			humanize.IBytes(reads), ex+w, humanize.IBytes(p.b), humanize.IBytes(sp.SpilledBytesPerSector), humanize.IBytes(sp.SpilledBytes))
+	} else {
+		sp.SpillFileBytesPerLayer = uint64(p.k) * ppb * tier.PageSize
+		p.step("spilled at the end of a layer = %s - %d x %s = %s per sector, %s in all; every block of every layer goes to the job's spill file once: %d blocks x %d pages x 4 KiB = %s per layer per job (B x S = %s), sequential O_DIRECT writes",
+			humanize.IBytes(reads), ex+w, humanize.IBytes(p.b), humanize.IBytes(sp.SpilledBytesPerSector), humanize.IBytes(sp.SpilledBytes),
+			p.k, ppb, humanize.IBytes(sp.SpillFileBytesPerLayer), humanize.IBytes(uint64(size)*p.s))
+	}
+	if spills && !p.hasDevices() {
+		return nil, "the batch tier spills at this budget and spilling needs an NVMe directory (--nvme)"
+	}
 
-	// Cold parents per node, and the device pages they fall in.
-	spilledPrev := p.k - e
+	// Cold parents per node-group, and the device pages they fall in.
+	unit := "node"
+	if size > 1 {
+		unit = "node-group"
+	}
+	spilledPrev := p.k - ex
 	sp.ExpanderColdReadsPerNode = sdr.ExpanderDegree * float64(spilledPrev) / float64(p.k)
 	sp.BaseColdReadsPerNode = p.coldBase(w)
 	sp.ColdReadsPerNode = sp.ExpanderColdReadsPerNode + sp.BaseColdReadsPerNode
-	sp.Layer1ColdReadsPerNode = p.coldBase(min(e+w, p.k))
-	p.step("cold base parents per node behind a window of %d blocks = %.3f (sampled: %d nodes spread over the layer, base parents before the window)",
-		w, sp.BaseColdReadsPerNode, in.Samples)
-	p.step("layers 2..L: cold parents per node = expander 8 x %d/%d spilled + base %.3f = %.3f + %.3f = %.3f",
-		spilledPrev, p.k, sp.BaseColdReadsPerNode, sp.ExpanderColdReadsPerNode, sp.BaseColdReadsPerNode, sp.ColdReadsPerNode)
-	look := float64(min(prefetchAheadNodes, p.in.Graph.Nodes()))
-	pages := max(float64(spilledPrev)*float64(p.b)/tier.PageSize, min(float64(spilledPrev), 1))
-	sp.ExpanderPageReadsPerNode = distinctPagesPerNode(pages, look, sp.ExpanderColdReadsPerNode)
-	// Two samplers, two sample sets: a page count above the parent count
-	// is sampling noise.
-	sp.BasePageReadsPerNode = min(p.coldBasePages(w), sp.BaseColdReadsPerNode)
-	sp.PageReadsPerNode = sp.ExpanderPageReadsPerNode + sp.BasePageReadsPerNode
-	sp.Layer1PageReadsPerNode = min(p.coldBasePages(min(e+w, p.k)), sp.Layer1ColdReadsPerNode)
-	p.step("device page reads per node, one per distinct 4 KiB page among the cold parents of the prefetcher's %.0f-node look-ahead: expander P (1 - (1 - 1/P)^(%.0f x %.3f)) / %.0f with P = %.0f spilled pages = %.3f; base %.3f (sampled: %d runs of %.0f nodes); total %.3f",
-		look, look, sp.ExpanderColdReadsPerNode, look, pages, sp.ExpanderPageReadsPerNode, sp.BasePageReadsPerNode, planPageRuns, look, sp.PageReadsPerNode)
-	p.step("layer 1: no expander parents; the ring spans all %d blocks: cold base parents per node %.3f, page reads %.3f",
-		e+w, sp.Layer1ColdReadsPerNode, sp.Layer1PageReadsPerNode)
-	inFlight := max(sp.PageReadsPerNode, sp.Layer1PageReadsPerNode)
-	sp.InFlightBytesPerSector = uint64(look * inFlight * tier.PageSize)
-	r.DRAMPerSectorBytes = held + sp.InFlightBytesPerSector
-	r.PoolSizeBytes = uint64(n) * held
-	p.step("DRAM per sector = %d blocks x %s + prefetched pages in flight %.0f nodes x %.3f x 4 KiB = %s + %s = %s",
-		e+w, humanize.IBytes(p.b), look, inFlight,
-		humanize.IBytes(held), humanize.IBytes(sp.InFlightBytesPerSector), humanize.IBytes(r.DRAMPerSectorBytes))
-
-	// What a cold read costs.
-	r.DeviceReadsPerSecond = p.deviceRate()
-	sp.ColdReadCPUSeconds = in.ColdReadCPUSeconds
-	if sp.ColdReadCPUSeconds > 0 {
-		p.step("CPU per page read c = %s (given)", micros(sp.ColdReadCPUSeconds))
-	} else {
-		for _, d := range in.Devices {
-			c := d.SpillCPUSecondsPerRead
-			if c == 0 {
-				c = d.MissKernelCPUSecondsPerRead
-			}
-			sp.ColdReadCPUSeconds = max(sp.ColdReadCPUSeconds, c)
+	sp.Layer1ColdReadsPerNode = p.coldBase(min(ex+w, p.k))
+	look := float64(min(prefetchAheadNodes, in.Graph.Nodes()))
+	if spills {
+		p.step("cold base parents per %s behind a window of %d blocks = %.3f (sampled: %d nodes spread over the layer, base parents before the window)",
+			unit, w, sp.BaseColdReadsPerNode, in.Samples)
+		p.step("layers 2..L: cold parents per %s = expander 8 x %d/%d spilled + base %.3f = %.3f + %.3f = %.3f",
+			unit, spilledPrev, p.k, sp.BaseColdReadsPerNode, sp.ExpanderColdReadsPerNode, sp.BaseColdReadsPerNode, sp.ColdReadsPerNode)
+		var pages float64
+		if size == 1 {
+			pages = max(float64(spilledPrev)*float64(p.b)/tier.PageSize, min(float64(spilledPrev), 1))
+		} else {
+			pages = float64(uint64(spilledPrev) * ppb)
 		}
-		p.step("CPU per page read c = %s (largest measured CPU per spill-path page over the devices)", micros(sp.ColdReadCPUSeconds))
+		sp.ExpanderPageReadsPerNode = distinctPagesPerNode(pages, look, sp.ExpanderColdReadsPerNode)
+		// Two samplers, two sample sets: a page count above the parent
+		// count is sampling noise.
+		sp.BasePageReadsPerNode = min(p.coldBasePages(w, lay), sp.BaseColdReadsPerNode)
+		sp.PageReadsPerNode = sp.ExpanderPageReadsPerNode + sp.BasePageReadsPerNode
+		sp.Layer1PageReadsPerNode = min(p.coldBasePages(min(ex+w, p.k), lay), sp.Layer1ColdReadsPerNode)
+		p.step("device page reads per %s r, one per distinct 4 KiB page among the cold parents of the prefetcher's %.0f-%s look-ahead, %d %ss per page: expander P (1 - (1 - 1/P)^(%.0f x %.3f)) / %.0f with P = %.0f spilled pages = %.3f; base %.3f (sampled: %d runs of %.0f nodes); total r = %.3f",
+			unit, look, unit, lay.rpp, unit, look, sp.ExpanderColdReadsPerNode, look, pages, sp.ExpanderPageReadsPerNode, sp.BasePageReadsPerNode, planPageRuns, look, sp.PageReadsPerNode)
+		p.step("layer 1: no expander parents; the ring spans all %d blocks: cold base parents per %s %.3f, page reads %.3f",
+			ex+w, unit, sp.Layer1ColdReadsPerNode, sp.Layer1PageReadsPerNode)
 	}
 
-	later := p.layerRate(sp.PageReadsPerNode, "layers 2..L")
+	// DRAM: the blocks, and the reader's page buffers when anything is
+	// read back.
+	var buffers uint64
+	if spills {
+		buffers = readerBufferPages * tier.PageSize
+	}
+	e.pool = uint64(jobs) * held
+	e.dramPerSector = uint64(jobs) * (held + buffers) / uint64(n)
+	sp.InFlightBytesPerSector = uint64(jobs) * buffers / uint64(n)
+	p.step("DRAM per sector = jobs %d x (B %d x %s x (E %d + W %d) + reader buffers %d x 4 KiB) / N %d = %d x (%s + %s) / %d = %s (%.3f x S)",
+		jobs, size, humanize.IBytes(p.b), ex, w, readerBufferPages, n, jobs, humanize.IBytes(held), humanize.IBytes(buffers), n,
+		humanize.IBytes(e.dramPerSector), float64(e.dramPerSector)/float64(p.s))
+
+	later := p.layerRate(sp.PageReadsPerNode, e.lanes, "layers 2..L")
 	sp.CPUBoundNodesPerSecond, sp.DeviceBoundNodesPerSecond, sp.LaterNodesPerSecond = later.cpu, later.dev, later.v
-	first := p.layerRate(sp.Layer1PageReadsPerNode, "layer 1")
+	first := p.layerRate(sp.Layer1PageReadsPerNode, e.lanes, "layer 1")
 	sp.Layer1NodesPerSecond = first.v
-	sp.DeviceReadsPerSecond = sp.PageReadsPerNode * sp.LaterNodesPerSecond
+	sp.ColdReadCPUSeconds = p.readCPU
+	sp.DeviceReadsPerSecond = sp.PageReadsPerNode * sp.LaterNodesPerSecond / e.lanes
 	L := float64(in.Layers)
 	if in.Layers == 1 {
-		r.NodesPerSecond = first.v
+		e.nodesPerSecond = first.v
 	} else if first.v > 0 && later.v > 0 {
-		r.NodesPerSecond = L / (1/first.v + (L-1)/later.v)
+		e.nodesPerSecond = L / (1/first.v + (L-1)/later.v)
 		p.step("batch speed = L / (1/V1 + (L-1)/V2..L) = %d / (1/%s + %d/%s) = %s nodes/s",
-			in.Layers, measure.HumanRate(first.v), in.Layers-1, measure.HumanRate(later.v), measure.HumanRate(r.NodesPerSecond))
+			in.Layers, measure.HumanRate(first.v), in.Layers-1, measure.HumanRate(later.v), measure.HumanRate(e.nodesPerSecond))
 	}
-	if r.NodesPerSecond <= 0 {
-		p.cannotFit("the spill devices serve no random reads")
-		return
-	}
-	r.Regime, r.Feasible = RegimeSpill, true
-	r.SealFlags = fmt.Sprintf("--parallel %d --dram %s --out DIR-ON-NVME", n, sdr.FormatSize(r.PoolSizeBytes))
-	p.step("device reads asked in layers 2..L = %.3f x %s = %s/s of the devices' %s/s",
-		sp.PageReadsPerNode, measure.HumanRate(sp.LaterNodesPerSecond), measure.HumanRate(sp.DeviceReadsPerSecond), measure.HumanRate(r.DeviceReadsPerSecond))
-	r.Verdict = fmt.Sprintf("%d x %s sectors need spill: --dram %s (%s DRAM per sector, %s per sector spilled), %s nodes/s (%.3f x all-DRAM)",
-		n, humanize.IBytes(p.s), humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.DRAMPerSectorBytes),
-		humanize.IBytes(sp.SpilledBytesPerSector), measure.HumanRate(r.NodesPerSecond), r.NodesPerSecond/r.AllDRAMNodesPerSecond)
+	return e, ""
 }
 
 // spillRate is the rate at which the spill tier can draw pages from d: the
@@ -589,6 +916,10 @@ func spillRate(d tier.DeviceSpeed) float64 {
 // several directories share once, and warns about directories that save
 // no DRAM.
 func (p *planner) deviceRate() float64 {
+	if g := p.in.DeviceReadsPerSecond; g > 0 {
+		p.step("device random reads R = %s/s (given, not probed)", measure.HumanRate(g))
+		return g
+	}
 	best := map[uint64]float64{}
 	var order []uint64
 	for _, d := range p.in.Devices {
@@ -615,41 +946,57 @@ func (p *planner) deviceRate() float64 {
 		terms = append(terms, measure.HumanRate(best[dev]))
 	}
 	p.step("device random reads R = %s = %s/s (the spill path's rate, one figure per distinct device)", strings.Join(terms, " + "), measure.HumanRate(sum))
-	if need := uint64(p.r.Sectors) * uint64(p.in.Layers) * p.s; len(p.in.Devices) > 0 {
-		// Directories on one device share its free space.
-		freeOn := map[uint64]uint64{}
-		for _, d := range p.in.Devices {
-			freeOn[d.Device] = max(freeOn[d.Device], d.FreeBytes)
-		}
-		var free uint64
-		for _, f := range freeOn {
-			free += f
-		}
-		if free < need {
-			p.warn("the layer files need N x L x S = %s on the devices; %s is free", humanize.IBytes(need), humanize.IBytes(free))
-		}
-	}
 	return sum
+}
+
+// checkSpace warns when the probed devices lack room for the layer files
+// and extra bytes of spill files. Given device figures carry no free space.
+func (p *planner) checkSpace(extra uint64) {
+	if len(p.in.Devices) == 0 {
+		return
+	}
+	// Directories on one device share its free space.
+	freeOn := map[uint64]uint64{}
+	for _, d := range p.in.Devices {
+		freeOn[d.Device] = max(freeOn[d.Device], d.FreeBytes)
+	}
+	var free uint64
+	for _, f := range freeOn {
+		free += f
+	}
+	layers := uint64(p.r.Sectors) * uint64(p.in.Layers) * p.s
+	switch {
+	case free < layers:
+		p.warn("the layer files need N x L x S = %s on the devices; %s is free", humanize.IBytes(layers), humanize.IBytes(free))
+	case free-layers < extra:
+		p.warn("the layer files (N x L x S = %s) and the batches' spill files (two layers per job, %s) need %s on the devices; %s is free",
+			humanize.IBytes(layers), humanize.IBytes(extra), humanize.IBytes(layers+extra), humanize.IBytes(free))
+	}
 }
 
 type layerSpeed struct{ cpu, dev, v float64 }
 
-// layerRate is V = min(C' / (1/v_core + reads x c), R / reads) for reads
-// device page reads per node.
-func (p *planner) layerRate(cold float64, name string) layerSpeed {
+// layerRate is the labels/s of all jobs in one kind of layer, with reads
+// device page reads per node of a job and lanes sectors per job (B, or
+// N / jobs when the last batch is short): the CPU bound
+// C' / (1/v_core + reads x c / lanes) (each read is shared by the job's
+// lanes), the device bound lanes x e x R / reads (every job advances one
+// node per reads pages), and their soft minimum. For lanes = 1 this is
+// today's per-sector model exactly.
+func (p *planner) layerRate(cold, lanes float64, name string) layerSpeed {
 	r := p.r
-	c := r.Spill.ColdReadCPUSeconds
+	c := p.readCPU
 	cp := float64(r.HashingCores)
-	cpu := cp / (1/p.vCore + cold*c)
+	cpu := cp / (1/p.vCore + cold*c/lanes)
 	if cold == 0 {
-		p.step("%s: no page reads: V = %s nodes/s", name, measure.HumanRate(cpu))
+		p.step("%s: no page reads: V = %s labels/s", name, measure.HumanRate(cpu))
 		return layerSpeed{cpu: cpu, dev: 0, v: cpu}
 	}
 	eff := p.in.SpillPathEfficiency
-	dev := eff * r.DeviceReadsPerSecond / cold
+	dev := lanes * eff * p.devR / cold
 	v := softMin(cpu, dev)
-	p.step("%s: CPU bound C' / (1/v_core + reads x c) = %d / (%s + %.3f x %s) = %s nodes/s; device bound e x R / reads = %.2f x %s / %.3f = %s nodes/s; V = (cpu^-%d + dev^-%d)^(-1/%d) = %s nodes/s",
-		name, r.HashingCores, micros(1/p.vCore), cold, micros(c), measure.HumanRate(cpu), eff, measure.HumanRate(r.DeviceReadsPerSecond), cold, measure.HumanRate(dev),
+	p.step("%s: CPU bound C' / (1/v_core + reads x c / B) = %d / (%s + %.3f x %s / %.2f) = %s labels/s; device bound B x e x R / reads = %.2f x %.2f x %s / %.3f = %s labels/s; V = (cpu^-%d + dev^-%d)^(-1/%d) = %s labels/s",
+		name, r.HashingCores, micros(1/p.vCore), cold, micros(c), lanes, measure.HumanRate(cpu), lanes, eff, measure.HumanRate(p.devR), cold, measure.HumanRate(dev),
 		softMinPower, softMinPower, softMinPower, measure.HumanRate(v))
 	return layerSpeed{cpu: cpu, dev: dev, v: v}
 }
@@ -684,30 +1031,44 @@ func (p *planner) coldBase(w int) float64 {
 
 // coldBasePages is the mean number of distinct pages per node that the
 // base parents before a window of w blocks fall in, over runs of the
-// prefetcher's look-ahead.
-func (p *planner) coldBasePages(w int) float64 {
+// prefetcher's look-ahead, with the device copy's page layout lay.
+func (p *planner) coldBasePages(w int, lay pageLayout) float64 {
 	if w >= p.k {
 		return 0
 	}
-	if v, ok := p.pageCache[w]; ok {
+	key := pageKey{w, lay}
+	if v, ok := p.pageCache[key]; ok {
 		return v
 	}
-	v := sampleColdPages(p.in.Graph, p.b/sdr.NodeSize, uint64(w), planPageRuns, prefetchAheadNodes)
-	p.pageCache[w] = v
+	v := sampleColdPages(p.in.Graph, p.b/sdr.NodeSize, uint64(w), planPageRuns, prefetchAheadNodes, lay)
+	p.pageCache[key] = v
 	return v
+}
+
+// pageLayout is where a node's record lies in the device copy of a layer:
+// rpp records per 4 KiB page, packed across blocks (npb 0: a layer file,
+// 128 labels a page), or, in a batch's spill file, each block of npb nodes
+// starting on a page of its own (no record straddles a page; the rest of
+// a block's last page is padding when rpp does not divide npb).
+type pageLayout struct{ rpp, npb uint64 }
+
+func (l pageLayout) page(u uint64) uint64 {
+	if l.npb == 0 {
+		return u / l.rpp
+	}
+	return u/l.npb*ceilDiv64(l.npb, l.rpp) + u%l.npb/l.rpp
 }
 
 // sampleColdPages takes one run of run consecutive nodes at a random place
 // in each of runs equal strata of the layer and counts the distinct pages
-// holding the runs' cold base parents (the test of sampleColdBase), per
-// node: the prefetcher fetches a page once for every node of its
-// look-ahead that needs it.
-func sampleColdPages(g *sdr.Graph, blockNodes, window uint64, runs int, run uint64) float64 {
+// (of layout lay) holding the runs' cold base parents (the test of
+// sampleColdBase), per node: the prefetcher fetches a page once for every
+// node of its look-ahead that needs it.
+func sampleColdPages(g *sdr.Graph, blockNodes, window uint64, runs int, run uint64, lay pageLayout) float64 {
 	nodes := g.Nodes()
 	run = min(run, nodes)
 	runs = int(max(1, min(uint64(runs), nodes/run)))
 	rng := rand.New(rand.NewPCG(0x5044, 0x32))
-	const labelsPerPage = tier.PageSize / sdr.NodeSize
 	var ps [sdr.BaseDegree]uint32
 	var pages []uint64
 	var distinct uint64
@@ -719,7 +1080,7 @@ func sampleColdPages(g *sdr.Graph, blockNodes, window uint64, runs int, run uint
 			g.BaseParents(v, &ps)
 			for _, u := range ps {
 				if uint64(u)/blockNodes+window <= v/blockNodes {
-					pages = append(pages, uint64(u)/labelsPerPage)
+					pages = append(pages, lay.page(uint64(u)))
 				}
 			}
 		}
@@ -763,6 +1124,10 @@ func sampleColdBase(g *sdr.Graph, blockNodes, window uint64, samples int) float6
 	}
 	return float64(cold) / float64(samples)
 }
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+func ceilDiv64(a, b uint64) uint64 { return (a + b - 1) / b }
 
 func micros(sec float64) string { return fmt.Sprintf("%.1f µs", sec*1e6) }
 

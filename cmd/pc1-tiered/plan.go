@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"time"
@@ -28,6 +29,7 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 	var gf graphFlags
 	gf.register(fs)
 	sectors := fs.Int("sectors", 0, "N, the number of sectors to label at once (required)")
+	batch := fs.Int("batch", 0, "B, sectors per batch in the batch tier (1 to 128, at most N; one page read serves a parent for all B); 0 chooses: the pool plan when N fits without spill, else the fastest B")
 	ram := fs.String("ram", "", "the machine's memory, e.g. 256GiB (default: this machine's MemTotal)")
 	reserve := fs.String("reserve", "", "memory to keep out of the pool (default: 2GiB for the OS and Go runtime + the parent cache, 1.75 x sector size + 8MiB per sector)")
 	var nvme dirList
@@ -38,6 +40,7 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 	efficiency := fs.Float64("efficiency", plan.DefaultEfficiency, "share of the single-core SHA-256 rate a core labels at with every parent in DRAM")
 	spillEff := fs.Float64("spill-efficiency", plan.DefaultSpillPathEfficiency, "share of the probed spill-path page rate the spill tier draws in a real batch (a bench spill point's device page reads per second over the probe's)")
 	coldCPU := fs.Duration("cold-read-cpu", 0, "CPU time per cold read, e.g. 20us (default: the kernel CPU per page-cache miss the probe measures)")
+	devReads := fs.String("device-reads", "", "random 4 KiB reads/s of the spill devices, all together, e.g. 4M: plan for hardware that is not here instead of probing --nvme (needs --cold-read-cpu)")
 	probeSize := fs.String("probe-size", "1GiB", "size of each device probe's temporary file")
 	probeTime := fs.Duration("probe-time", tier.DefaultProbeDuration, "time each device probe spends measuring")
 	spillEngine := fs.String("spill-engine", "auto", "the engine the spill-path probe reads with: auto, io_uring or pread (as seal --spill-engine)")
@@ -76,8 +79,28 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 	if *probeTime <= 0 {
 		return usagef("--probe-time %s: must be positive", *probeTime)
 	}
-	in := plan.Input{Graph: spec.graph, Layers: *layers, Sectors: *sectors, Cores: *cores,
+	if *batch < 0 || *batch > plan.MaxBatch {
+		return usagef("--batch %d: want 0 (choose) or 1 to %d sectors per batch", *batch, plan.MaxBatch)
+	}
+	if *batch > *sectors {
+		return usagef("--batch %d is more than --sectors %d: a batch holds at most the N sectors planned", *batch, *sectors)
+	}
+	in := plan.Input{Graph: spec.graph, Layers: *layers, Sectors: *sectors, Cores: *cores, Batch: *batch,
 		Efficiency: *efficiency, SpillPathEfficiency: *spillEff, ColdReadCPUSeconds: coldCPU.Seconds()}
+	if *devReads != "" {
+		// Accept K for kilo as rates are usually written (200K).
+		v, unit, err := humanize.ParseSI(strings.Replace(*devReads, "K", "k", 1))
+		if err != nil || unit != "" || !(v > 0) || math.IsInf(v, 0) {
+			return usagef("--device-reads %q: want a positive rate of 4 KiB reads per second, e.g. 4M", *devReads)
+		}
+		if len(nvme) > 0 {
+			return usagef("--device-reads and --nvme: give the devices' figure or a directory to probe, not both")
+		}
+		if *coldCPU == 0 {
+			return usagef("--device-reads needs --cold-read-cpu, the CPU time per read (e.g. 2us with io_uring)")
+		}
+		in.DeviceReadsPerSecond = v
+	}
 	if in.RAM, err = sizeFlag("--ram", *ram, "", e.getenv); err != nil {
 		return err
 	}
@@ -100,9 +123,14 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 	if b := in.BlockSize; b != 0 && (b < 32 || b&(b-1) != 0 || b > s) {
 		return usagef("--block-size %s: must be a power of two from 32 bytes to the sector size", *blockSize)
 	}
-	// The spill path is probed as the batch would read: one reader per
-	// sector hashing at once.
-	popts := tier.ProbeOptions{Duration: *probeTime, Streams: max(1, *sectors)}
+	// The spill path is probed as the jobs would read: one reader per
+	// job, a sector each unless --batch says how many share one (when
+	// plan chooses B, the rate is probed for one sector per job).
+	jobs := *sectors
+	if *batch > 0 {
+		jobs = (*sectors + *batch - 1) / *batch
+	}
+	popts := tier.ProbeOptions{Duration: *probeTime, Streams: max(1, jobs)}
 	if popts.Engine, err = tier.ParseEngine(*spillEngine); err != nil {
 		return usagef("--spill-engine: %v", err)
 	}

@@ -36,12 +36,32 @@ func TestPlanCommand(t *testing.T) {
 			stdout: []string{"below the default pool", "pool-wait factor", "interpolation"},
 		},
 		{
-			name: "the lead's spill case, JSON",
-			args: append([]string{"--sector-size", "64MiB", "--sectors", "4", "--ram", "282MiB", "--reserve", "0", "--layers", "4", "--json"}, probe...),
-			// 17 blocks of 4 MiB per job: the whole expander layer and a
-			// one-block window.
+			name: "the lead's spill case, one sector per job, JSON",
+			args: append([]string{"--sector-size", "64MiB", "--sectors", "4", "--ram", "282MiB", "--reserve", "0", "--layers", "4", "--batch", "1", "--json"}, probe...),
+			// 70 blocks of 1 MiB per job: the whole expander layer and a
+			// six-block window.
 			regime: "spill",
-			stdout: []string{`"expander_blocks": 64`, `"window_blocks": 6`, `"seal_flags": "--parallel 4 --dram 280MiB --out DIR-ON-NVME"`},
+			stdout: []string{`"expander_blocks": 64`, `"window_blocks": 6`, `"seal_flags": "--parallel 4 --dram 280MiB --out DIR-ON-NVME"`,
+				`"batch_size": 1`, `"batches": 4`, `"records_per_page": 128`},
+		},
+		{
+			name: "the lead's spill case, B chosen, JSON",
+			args: append([]string{"--sector-size", "64MiB", "--sectors", "4", "--ram", "282MiB", "--reserve", "0", "--layers", "4", "--json"}, probe...),
+			// One batch of 4: 70 blocks of 4 x 1 MiB, the same split.
+			regime: "batch",
+			stdout: []string{`"expander_blocks": 64`, `"window_blocks": 6`, `"seal_flags": "--parallel 4 --batch 4 --dram 280MiB --out DIR-ON-NVME"`,
+				`"batch_size": 4`, `"batches": 1`, `"records_per_page": 32`, `"batch_candidates"`},
+		},
+		{
+			name:   "64 x 64 MiB in one batch, text",
+			args:   append([]string{"--sector-size", "64MiB", "--sectors", "64", "--batch", "64", "--ram", "300MiB", "--reserve", "0", "--layers", "4"}, probe...),
+			stdout: []string{"answer: 64 x 64 MiB sectors need spill: 1 batch(es) of 64", "seal with: --parallel 64 --batch 64 --dram 256MiB --out DIR-ON-NVME", "rpp = floor(4096 / (32 x B)) = 2 records per 4 KiB page", "DRAM per sector = jobs 1 x (B 64 x 1.0 MiB x (E 0 + W 4)"},
+		},
+		{
+			name: "hypothetical server, device figure given",
+			args: []string{"--sector-size", "32GiB", "--sectors", "64", "--batch", "64", "--ram", "256GiB", "--cores", "32", "--device-reads", "4M", "--cold-read-cpu", "2us"},
+			stdout: []string{"device random reads R = 4.00M/s (given, not probed)", "CPU per page read c = 2.0 µs (given)", "seal with: --parallel 64 --batch 64 --dram 196GiB --out DIR-ON-NVME",
+				"tier.PlanSpill(1024, 98): keep 34 expander blocks"},
 		},
 		{
 			name:   "cannot fit without a device",
@@ -107,6 +127,13 @@ func TestPlanBadInput(t *testing.T) {
 		{"bad duration", []string{"--sectors", "2", "--cold-read-cpu", "fast"}, 2, "cold-read-cpu"},
 		{"stray argument", []string{"--sectors", "2", "now"}, 2, `unexpected argument "now"`},
 		{"missing nvme dir", []string{"--sectors", "2", "--ram", "1GiB", "--nvme", filepath.Join(file, "nope")}, 1, filepath.Join(file, "nope")},
+		{"negative batch", []string{"--sectors", "2", "--batch", "-1"}, 2, "--batch -1: want 0 (choose) or 1 to 128"},
+		{"batch over 128", []string{"--sectors", "200", "--batch", "129"}, 2, "--batch 129: want 0 (choose) or 1 to 128"},
+		{"batch over N", []string{"--sectors", "4", "--batch", "8"}, 2, "--batch 8 is more than --sectors 4"},
+		{"bad device reads", []string{"--sectors", "2", "--device-reads", "fast", "--cold-read-cpu", "2us"}, 2, `--device-reads "fast"`},
+		{"zero device reads", []string{"--sectors", "2", "--device-reads", "0", "--cold-read-cpu", "2us"}, 2, `--device-reads "0"`},
+		{"device reads without CPU", []string{"--sectors", "2", "--device-reads", "200K"}, 2, "--device-reads needs --cold-read-cpu"},
+		{"device reads and nvme", []string{"--sectors", "2", "--device-reads", "1M", "--cold-read-cpu", "2us", "--nvme", file}, 2, "not both"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runCLI(t, nil, append([]string{"plan"}, tc.args...)...)

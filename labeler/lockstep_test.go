@@ -586,8 +586,9 @@ func BenchmarkGroupLabelRange(b *testing.B) {
 	const nodesPerBlock = blockSize / sdr.NodeSize
 	perLayer := int(g.SectorSize() / blockSize)
 	nodes := g.Nodes()
-	for k := 1; k <= maxStreams; k++ {
-		b.Run(fmt.Sprintf("k%d", k), func(b *testing.B) {
+	for _, bc := range []struct{ k, hashers int }{{1, 1}, {2, 1}, {3, 1}, {4, 1}, {8, 1}, {8, 2}, {16, 2}} {
+		k := bc.k
+		b.Run(fmt.Sprintf("k%d/hashers%d", k, bc.hashers), func(b *testing.B) {
 			arena, _, err := tier.NewArena(2*perLayer, uint64(k)*blockSize, tier.ArenaOptions{Populate: true})
 			require.NoError(b, err)
 			defer arena.Close()
@@ -610,13 +611,15 @@ func BenchmarkGroupLabelRange(b *testing.B) {
 			}
 			var gl *batchLabeler
 			if k > 1 {
-				gl, err = newBatchLabeler(lanes, true, 1)
+				gl, err = newBatchLabeler(lanes, true, bc.hashers)
 				require.NoError(b, err)
+				defer gl.close()
 				gl.reset(lanes, 2)
 			}
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
 			cpuStart := threadCPU()
+			wallStart := time.Now()
 			for b.Loop() {
 				if gl != nil {
 					gl.labelRange(0, nodes, parents)
@@ -625,9 +628,14 @@ func BenchmarkGroupLabelRange(b *testing.B) {
 				}
 			}
 			cpu := threadCPU() - cpuStart
+			wall := time.Since(wallStart)
+			if gl != nil {
+				cpu += time.Duration(gl.helperCPU.Load())
+			}
 			b.StopTimer()
 			labels := float64(uint64(b.N*k) * nodes)
 			_, cpuRate := sha256CompressionRate()
+			b.ReportMetric(labels/wall.Seconds(), "labels/s")
 			b.ReportMetric(cpu.Seconds()*1e9/labels, "ns/node")
 			b.ReportMetric(sdr.CompressionsPerNode*labels/cpu.Seconds()/cpuRate, "cpu_sha_limit_ratio")
 		})

@@ -170,9 +170,10 @@ func (c *Config) batchAsked() int {
 }
 
 // Jobs is the number of sectors that hash at once: the pool's N, or with
-// lockstep groups of k sectors, k times the pool's N, ceil(Jobs/k) groups.
-// Its default is one sector per core, or with a forced group size k, one
-// group per core: k x the cores.
+// batches of k sectors, k times the pool's N, ceil(Jobs/k) batches. Its
+// default is one sector per core; with a forced batch size k of at most 4
+// (one core's kernel), one batch per core, k x the cores; with a wider
+// batch, one batch, which hashes on every core.
 func (c *Config) Jobs() int {
 	p := c.Parallel
 	if p <= 0 {

@@ -127,6 +127,11 @@ func kernelName(k int, shaNI bool) string {
 	case k == 1:
 		return "sha-ni"
 	}
+	if k > maxStreams {
+		// Hashed by kernels of up to maxStreams streams, on subgroups.
+		groups := (k + maxStreams - 1) / maxStreams
+		return fmt.Sprintf("sha-ni x%d (batch of %d)", (k+groups-1)/groups, k)
+	}
 	return fmt.Sprintf("sha-ni x%d", k)
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -586,7 +587,10 @@ func BenchmarkGroupLabelRange(b *testing.B) {
 	const nodesPerBlock = blockSize / sdr.NodeSize
 	perLayer := int(g.SectorSize() / blockSize)
 	nodes := g.Nodes()
-	for _, bc := range []struct{ k, hashers int }{{1, 1}, {2, 1}, {3, 1}, {4, 1}, {8, 1}, {8, 2}, {16, 2}} {
+	if v, err := strconv.Atoi(os.Getenv("PC1_BATCH_PREFETCH_BYTES")); err == nil {
+		batchPrefetchBytes = v
+	}
+	for _, bc := range []struct{ k, hashers int }{{1, 1}, {2, 1}, {3, 1}, {4, 1}, {8, 1}, {8, 2}, {16, 2}, {64, 1}, {64, 2}} {
 		k := bc.k
 		b.Run(fmt.Sprintf("k%d/hashers%d", k, bc.hashers), func(b *testing.B) {
 			arena, _, err := tier.NewArena(2*perLayer, uint64(k)*blockSize, tier.ArenaOptions{Populate: true})

@@ -61,11 +61,10 @@ const (
 	// layer file's page, or a spill file's page of one-lane records.
 	labelsPerPage = tier.PageSize / sdr.NodeSize
 	// readerBufferPages is the page buffers a spilling job's reader maps
-	// (tier's coldBuffers: the 1024 pages its prefetcher may hold, a
-	// node's sdr.Degree parents and a 32-read submission), 4 KiB each:
-	// 4.2 MiB a job, whatever the job's share of cold parents. tier keeps
-	// the constant unexported; TestReaderBuffers pins this copy.
-	readerBufferPages = 1024 + sdr.Degree + 32
+	// (the pages its prefetcher may hold, a node's parents and a
+	// submission), 4 KiB each: 4.2 MiB a job, whatever the job's share of
+	// cold parents.
+	readerBufferPages = tier.ReaderBufferBytes / tier.PageSize
 )
 
 // Input is what Plan needs: the batch, the machine's RAM and cores, and

@@ -765,7 +765,7 @@ func TestPageLayout(t *testing.T) {
 	require.InDelta(t, sampleColdBase(g, bn, 4, DefaultPlanSamples), at1, 0.1, "one record a page: a page per distinct parent")
 }
 
-// TestReaderBuffers pins the copy of tier's coldBuffers: 1070 pages,
+// TestReaderBuffers checks the reader's buffers plan counts: 1070 pages,
 // 4.2 MiB a job.
 func TestReaderBuffers(t *testing.T) {
 	require.Equal(t, 1070, readerBufferPages)

@@ -46,6 +46,10 @@ const (
 	coldBuffers = coldHeldPages + sdr.Degree + coldSubmit
 )
 
+// ReaderBufferBytes is the DRAM a spilling job's device reader maps for
+// its page buffers, outside the pool (plan counts it).
+const ReaderBufferBytes = coldBuffers * PageSize
+
 // coldEntry is one spilled parent of one node, in the order the hashing
 // reads them: its page, and where in it the label is.
 type coldEntry struct {

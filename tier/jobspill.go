@@ -148,6 +148,9 @@ func NewJobSpill(cfg JobSpillConfig) (*JobSpill, error) {
 	}
 	ro := cfg.Reader
 	ro.PageSize, ro.Buffers = PageSize, coldBuffers
+	// Layer and spill files are read only where they are written, whole
+	// pages: a short read would leave a label in a stale buffer's bytes.
+	ro.FullPages = true
 	if ro.Depth == 0 {
 		ro.Depth = coldDepth
 	}

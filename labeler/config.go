@@ -65,6 +65,9 @@ type Config struct {
 	// readFault, when set, sees every spill-tier read (the seam through
 	// which tests inject EIO and short reads).
 	readFault func(path string, off int64, n int, err error) (int, error)
+	// spillWriteFault, when set, sees every write to a batch's spill
+	// files (the seam through which tests fail them).
+	spillWriteFault func(path string, off int64, n int, err error) (int, error)
 
 	// portable forces the copy-and-crypto/sha256 hashing path, so tests
 	// check it on machines that have the SHA extensions.

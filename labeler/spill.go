@@ -63,6 +63,7 @@ func (r *run) newSpillPlacer(ctx context.Context, js *jobState, j *pool.Job) (*s
 		SpillDirs:     r.spill.dirs,
 		Counters:      &r.spill.counters,
 		Reader:        tier.DeviceReaderOptions{Engine: r.cfg.SpillEngine, Fault: r.cfg.readFault},
+		WriteFault:    r.cfg.spillWriteFault,
 	})
 	if err != nil {
 		return nil, err

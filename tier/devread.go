@@ -70,6 +70,10 @@ type DeviceReaderOptions struct {
 	// tests inject EIO and short reads. It runs with the reader's lock
 	// held and must not call the reader.
 	Fault func(path string, off int64, n int, err error) (int, error)
+	// FullPages makes a read of fewer than PageSize bytes an error, for
+	// files read only where they hold whole pages (the spill tier's): the
+	// bytes past a short read are a stale buffer's.
+	FullPages bool
 
 	// buffered opens files without O_DIRECT, so tests can run on
 	// filesystems that refuse it.
@@ -400,6 +404,9 @@ func (r *DeviceReader) finish(fs []finished) {
 		n, err := f.n, f.err
 		if r.opts.Fault != nil {
 			n, err = r.opts.Fault(of.path, s.off, n, err)
+		}
+		if err == nil && r.opts.FullPages && n < len(s.buf) {
+			err = fmt.Errorf("short read: %d of %d bytes", n, len(s.buf))
 		}
 		if err != nil {
 			s.err = fmt.Errorf("reading %s at %d: %w", of.path, s.off, err)

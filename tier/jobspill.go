@@ -69,8 +69,13 @@ type JobSpillConfig struct {
 	// Counters are the batch's.
 	Counters *SpillCounters
 	// Reader shapes the job's device reader (engine, depth, fault seam);
-	// its page size and buffer count are the spill tier's.
+	// its page size and buffer count are the spill tier's. Its Fault also
+	// sees a batch's whole-block reads of its spill files (promotions).
 	Reader DeviceReaderOptions
+	// WriteFault, when set, sees every finished write to a batch's spill
+	// files (bytes written, error) and may change both: the seam through
+	// which tests fail spill writes.
+	WriteFault func(path string, off int64, n int, err error) (int, error)
 }
 
 // JobSpill is one spilling job's placement of its two layers: the first
@@ -148,6 +153,9 @@ func NewJobSpill(cfg JobSpillConfig) (*JobSpill, error) {
 	}
 	ro := cfg.Reader
 	ro.PageSize, ro.Buffers = PageSize, coldBuffers
+	// Layer and spill files are read only where they are written, whole
+	// pages: a short read would leave a label in a stale buffer's bytes.
+	ro.FullPages = true
 	if ro.Depth == 0 {
 		ro.Depth = coldDepth
 	}
@@ -175,7 +183,7 @@ func NewJobSpill(cfg JobSpillConfig) (*JobSpill, error) {
 func (s *JobSpill) StartLayer(layer int, path string, blocks, start int, cur LayerView) error {
 	var curPages layerPages
 	if s.batch() {
-		sf, err := newSpillFiles(s.r, s.cfg.SpillDirs, layer, blocks, s.layout)
+		sf, err := newSpillFiles(s.r, s.cfg.SpillDirs, layer, blocks, s.layout, s.faults())
 		if err != nil {
 			return err
 		}
@@ -196,6 +204,11 @@ func (s *JobSpill) StartLayer(layer int, path string, blocks, start int, cur Lay
 	}
 	s.cold.startLayer(layer, uint64(start)*s.cfg.NodesPerBlock, len(s.ring), curPages, s.prevPages())
 	return nil
+}
+
+// faults are the seams of the job's spill files.
+func (s *JobSpill) faults() spillFaults {
+	return spillFaults{write: s.cfg.WriteFault, read: s.cfg.Reader.Fault}
 }
 
 func (s *JobSpill) prevPages() layerPages {
@@ -354,7 +367,7 @@ func (s *JobSpill) promoteBatch(ctx context.Context, next LayerView) error {
 // left them.
 func (s *JobSpill) LoadBatchPrev(ctx context.Context, layer int, fill func(b int, block []byte) error, prev LayerView) error {
 	blocks := int(s.cfg.Nodes / s.cfg.NodesPerBlock)
-	sf, err := newSpillFiles(s.r, s.cfg.SpillDirs, layer, blocks, s.layout)
+	sf, err := newSpillFiles(s.r, s.cfg.SpillDirs, layer, blocks, s.layout, s.faults())
 	if err != nil {
 		return err
 	}

@@ -139,13 +139,22 @@ type spillFiles struct {
 	files  []*os.File
 	ids    []File // in the job's reader
 	layout SpillLayout
+	faults spillFaults
+}
+
+// spillFaults are the fault seams of a job's spill files (tests): each,
+// when set, sees every finished write or whole-block read (promotions) of
+// them, bytes moved and error, and may change both. Page reads of spilled
+// labels go through the job's DeviceReader and its own seam.
+type spillFaults struct {
+	write, read func(path string, off int64, n int, err error) (int, error)
 }
 
 // newSpillFiles creates layer's spill files in dirs, reserving the space
 // for blocks blocks first so that a full drive fails the layer's start,
 // not a write in its middle, and opens them in r.
-func newSpillFiles(r *DeviceReader, dirs []string, layer, blocks int, layout SpillLayout) (*spillFiles, error) {
-	sf := &spillFiles{layer: layer, layout: layout}
+func newSpillFiles(r *DeviceReader, dirs []string, layer, blocks int, layout SpillLayout, faults spillFaults) (*spillFiles, error) {
+	sf := &spillFiles{layer: layer, layout: layout, faults: faults}
 	pages := uint64(blocks) * layout.PagesPerBlock()
 	for i, dir := range dirs {
 		f, err := createSpillFile(dir, layer)
@@ -325,6 +334,12 @@ func (io *blockIO) read(sf *spillFiles, b int, block []byte) error {
 func (sf *spillFiles) pwrite(s int, buf []byte, off int64) error {
 	for len(buf) > 0 {
 		n, err := unix.Pwrite(int(sf.files[s].Fd()), buf, off)
+		if sf.faults.write != nil {
+			n, err = sf.faults.write(sf.files[s].Name(), off, n, err)
+		}
+		if err == nil && n == 0 {
+			err = fmt.Errorf("short write")
+		}
 		if err != nil {
 			return fmt.Errorf("writing %s at %d: %w", sf.files[s].Name(), off, err)
 		}
@@ -336,6 +351,9 @@ func (sf *spillFiles) pwrite(s int, buf []byte, off int64) error {
 func (sf *spillFiles) pread(s int, buf []byte, off int64) error {
 	for len(buf) > 0 {
 		n, err := unix.Pread(int(sf.files[s].Fd()), buf, off)
+		if sf.faults.read != nil {
+			n, err = sf.faults.read(sf.files[s].Name(), off, n, err)
+		}
 		if err == nil && n == 0 {
 			err = fmt.Errorf("short read")
 		}

@@ -170,6 +170,13 @@ func TestBadInputLeavesNothing(t *testing.T) {
 			return verify("--cache-dir", filepath.Join(cache, sdr.ParentCacheFileName(g8m)))(t, root)
 		}, code: 1, msg: "is not this sector's: its graph's cache is " + sdr.ParentCacheFileName(g2k)},
 	}
+	checkBadRows(t, rows)
+}
+
+// checkBadRows runs each row in a fresh root and checks what
+// TestBadInputLeavesNothing promises.
+func checkBadRows(t *testing.T, rows []badRow) {
+	t.Helper()
 	for _, tc := range rows {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -35,21 +37,46 @@ func TestSealSurvivesKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts several processes")
 	}
+	spillDir := t.TempDir()
 	for _, tc := range []struct {
 		name  string
 		extra []string
+		// spillDir is the batch's spill directory, if it has one.
+		spillDir string
 	}{
 		{name: "all in DRAM"},
 		// 1.1 x S per sector: each job keeps the previous layer and 25
 		// blocks of the one being written, and reads the rest of it from
 		// the device.
 		{name: "spilling", extra: []string{"--dram", "2253KiB"}},
+		// One batch of both sectors: 8 KiB batch blocks, 256 a layer; 1 MiB
+		// is 128 of them: a window of 16 and 112 of the expander layer's
+		// 256 blocks in DRAM, the rest of both layers read back from the
+		// spill files.
+		{name: "batch, expander on the device", extra: []string{"--batch", "2", "--dram", "1MiB", "--spill-dir", spillDir}, spillDir: spillDir},
 	} {
-		t.Run(tc.name, func(t *testing.T) { testSealSurvivesKill(t, tc.extra) })
+		t.Run(tc.name, func(t *testing.T) { testSealSurvivesKill(t, tc.extra, tc.spillDir) })
 	}
 }
 
-func testSealSurvivesKill(t *testing.T, extra []string) {
+// requireBatchSpilled checks a batch seal's report: it wrote spill files,
+// kept only part of the expander layer in DRAM and read spilled pages
+// back.
+func requireBatchSpilled(t *testing.T, stdout string) {
+	t.Helper()
+	require.Contains(t, stdout, "spill files: ", "the batch wrote spill files")
+	m := regexp.MustCompile(`per job (\d+) expander \+ (\d+) window blocks`).FindStringSubmatch(stdout)
+	require.NotNil(t, m, stdout)
+	exp, err := strconv.Atoi(m[1])
+	require.NoError(t, err)
+	require.Greater(t, exp, 0, "part of the expander layer in DRAM")
+	require.Less(t, exp, 256, "part of the expander layer on the device")
+	m = regexp.MustCompile(`(\d+) pages read .*per node of a batch of 2\)`).FindStringSubmatch(stdout)
+	require.NotNil(t, m, stdout)
+	require.NotEqual(t, "0", m[1], "spilled pages were read back")
+}
+
+func testSealSurvivesKill(t *testing.T, extra []string, spillDir string) {
 	cache := t.TempDir()
 	args := append([]string{"seal", "--sector-size", "1MiB", "--layers", "3", "--sectors", "2", "--parallel", "2",
 		"--block-size", "4KiB", "--cache-dir", cache}, extra...)
@@ -58,6 +85,9 @@ func testSealSurvivesKill(t *testing.T, extra []string) {
 	require.Equal(t, 0, code, stderr)
 	if len(extra) > 0 {
 		require.Contains(t, stdout, "spill reads", "the budget turns the spill tier on")
+	}
+	if spillDir != "" {
+		requireBatchSpilled(t, stdout)
 	}
 
 	seed := uint64(time.Now().UnixNano())
@@ -135,11 +165,22 @@ func testSealSurvivesKill(t *testing.T, extra []string) {
 				require.True(t, bytes.Equal(want, got), "sector %d layer %d has a final name but differs", s, layer)
 			}
 		}
+		if spillDir != "" {
+			// Spill files are anonymous: a killed seal leaves none.
+			entries, err := os.ReadDir(spillDir)
+			require.NoError(t, err)
+			require.Empty(t, entries, "%v left files in the spill directory", k.signal)
+		}
 	}
 
 	code, stdout, stderr = runCLI(t, nil, append(args, "--out", out)...)
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, stdout, "resumed at layer 3")
+	if spillDir != "" {
+		// Resumed in layer 3: layer 2's spill files rebuilt from its
+		// layer files, and read back.
+		requireBatchSpilled(t, stdout)
+	}
 	for s := range 2 {
 		for layer := 1; layer <= 3; layer++ {
 			name := filepath.Join(fmt.Sprintf("sector-%d", s), sdr.LayerFileName(layer))

@@ -42,7 +42,7 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 	dram := fs.String("dram", "", "DRAM budget for the whole seal, e.g. 200GiB (default $PC1_DRAM; below (N+1) x sector size the spill tier reads cold labels from the layer files, so put --out on NVMe)")
 	hugetlb := fs.Bool("hugetlb", false, "use reserved MAP_HUGETLB pages for the DRAM arena (falls back to transparent hugepages)")
 	spillEngine := fs.String("spill-engine", "auto", "how the spill tier reads spilled labels with O_DIRECT: auto (io_uring where the host allows it, else pread), io_uring or pread")
-	batch := fs.Int("batch", 0, "sectors labeled together by one job (a batch), sharing one parent-cache walk, storing labels node-major so one spilled page read serves them all, hashed by multi-stream SHA-NI kernels: 0 automatic (without spill, the largest B <= 4 with --parallel at least B times the cores; below the pool minimum, one batch of the --parallel sectors), 1 each sector alone, 2 to 128 forced (with no --parallel: one batch per core up to 4, else one batch)")
+	batch := fs.Int("batch", 0, "sectors labeled together by one job (a batch), sharing one parent-cache walk, storing labels node-major so one spilled page read serves them all, hashed by multi-stream SHA-NI kernels: left out, automatic (without spill, the largest B <= 4 with --parallel at least B times the cores; below the pool minimum, one batch of the --parallel sectors), 1 each sector alone, 2 to 128 forced (with no --parallel: one batch per core up to 4, else one batch)")
 	lockstep := fs.Int("lockstep", 0, "the older name of --batch, for batches of 2 to 4")
 	var spillDirs dirList
 	fs.Var(&spillDirs, "spill-dir", "a directory for a spilling batch's spill files, on NVMe (repeatable, one per drive: pages are striped over them; default: the first sector's directory); must take O_DIRECT")
@@ -74,8 +74,10 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 			return err
 		}
 	}
-	if *batch < 0 || *batch > tier.MaxBatchLanes {
-		return usagef("--batch %d: must be 0 (automatic), 1 (each sector alone) or 2 to %d", *batch, tier.MaxBatchLanes)
+	// Left out, --batch is chosen automatically; given, it is a size (0
+	// is not a way to ask for the automatic choice).
+	if flagGiven(fs, "batch") && (*batch < 1 || *batch > tier.MaxBatchLanes) {
+		return usagef("--batch %d: give a batch size from 1 to %d, or leave --batch out for the automatic choice", *batch, tier.MaxBatchLanes)
 	}
 	if *batch != 0 && *lockstep != 0 {
 		return usagef("--lockstep is the older name of --batch: give one")

@@ -175,7 +175,8 @@ func (r *run) describe(members []int) string {
 		i := members[0]
 		return fmt.Sprintf("sector %d (%s)", i, r.cfg.Sectors[i].Dir)
 	}
-	return fmt.Sprintf("lockstep group of sectors %d to %d", members[0], members[len(members)-1])
+	first, last := members[0], members[len(members)-1]
+	return fmt.Sprintf("batch of %d (%s ... %s), sectors %d to %d", len(members), r.cfg.Sectors[first].Dir, r.cfg.Sectors[last].Dir, first, last)
 }
 
 // job labels the sectors listed in members (indexes into the batch), one

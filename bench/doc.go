@@ -5,6 +5,12 @@
 // It is used by the command line only: nothing an embedder links pulls it
 // (or its plotting libraries) in.
 //
+// A batch sweep (BatchSweep) seals one batch of B sectors, one pool job,
+// from all-DRAM down to a window only, spilling to spill files below its
+// pool minimum; its speed is each point's labels/s over its own all-DRAM
+// point's in the same run, and its first point's layer files are checked
+// against the same sectors sealed one at a time (SweepConfig.Want).
+//
 // Speed is sha_limit_ratio: node labels per second per busy core, times the
 // 20 SHA-256 compressions a label costs, divided by the SHA-256 compression
 // rate of one core measured over 64-byte blocks by the same process a moment

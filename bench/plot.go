@@ -43,20 +43,47 @@ type SweepPlotPoint struct {
 	// another way of hashing, not another DRAM setting, so they are drawn
 	// as markers of their own, off the line through the DRAM sweep.
 	Lockstep int
+	// RelativeThroughput is NodesPerSecond over its sweep's first point's:
+	// the per-sector sweep's all-DRAM point (max), or the batch's.
+	RelativeThroughput float64
+	// Batch, when set, says the point is one of a batch sweep's (one batch
+	// of Batch sectors, BatchSweep): it is drawn as a series of its own,
+	// beside the per-sector jobs'.
+	Batch int
 }
 
-// Size of the sweep picture. Four panels stacked need the height; the
-// PNG's DPI makes it about 1000 x 1300 pixels, legible on a screen
+// plotKind is which series of a panel a point belongs to.
+type plotKind int
+
+const (
+	kindSectors  plotKind = iota // per-sector jobs: the DRAM line
+	kindLockstep                 // lockstep groups: markers off the line
+	kindBatch                    // one batch: a line of its own
+)
+
+func (p SweepPlotPoint) kind() plotKind {
+	switch {
+	case p.Batch > 0:
+		return kindBatch
+	case p.Lockstep > 1:
+		return kindLockstep
+	}
+	return kindSectors
+}
+
+// Size of the sweep picture. Five panels stacked need the height; the
+// PNG's DPI makes it about 1000 x 1600 pixels, legible on a screen
 // without zooming.
 const (
 	plotWidth  = 8 * vg.Inch
-	plotHeight = 10.5 * vg.Inch
+	plotHeight = 13 * vg.Inch
 	plotDPI    = 125
 )
 
-// WriteSweepPlot draws a DRAM-vs-NVMe sweep as one picture of four panels
-// sharing the x axis (DRAM per sector): throughput, sha_limit_ratio, time
-// lost to pool waits and stalls, and peak memory. It writes it as a PNG to
+// WriteSweepPlot draws a DRAM-vs-NVMe sweep as one picture of five panels
+// sharing the x axis (DRAM per sector): throughput against the sweep's
+// all-DRAM point (per-sector jobs and the batch side by side), throughput,
+// sha_limit_ratio, time lost to pool waits and stalls, and peak memory. It writes it as a PNG to
 // pngPath and as an SVG to svgPath; an empty path skips that format. Points
 // may come in any order.
 func WriteSweepPlot(pngPath, svgPath, title string, pts []SweepPlotPoint) error {
@@ -67,7 +94,7 @@ func WriteSweepPlot(pngPath, svgPath, title string, pts []SweepPlotPoint) error 
 		return errors.New("sweep plot: no output path")
 	}
 	for i, p := range pts {
-		for _, v := range []float64{p.DRAMPerSector, p.NodesPerSecond, p.SHALimitRatio, p.PeakAnonMiB, p.PeakDRAMMiB, p.PoolWaitSeconds, p.StallSeconds} {
+		for _, v := range []float64{p.DRAMPerSector, p.NodesPerSecond, p.SHALimitRatio, p.PeakAnonMiB, p.PeakDRAMMiB, p.PoolWaitSeconds, p.StallSeconds, p.RelativeThroughput} {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				return fmt.Errorf("sweep plot: point %d (%q) has a value that is not finite", i, p.Label)
 			}
@@ -105,6 +132,7 @@ func WriteSweepPlot(pngPath, svgPath, title string, pts []SweepPlotPoint) error 
 // Axis labels; the test looks for them in the SVG's text.
 const (
 	sweepXLabel      = "DRAM per sector (x sector size)"
+	sweepVsLabel     = "labels/s vs all-DRAM (same run)"
 	sweepRateLabel   = "throughput (M node labels/s)"
 	sweepRatioLabel  = "sha_limit_ratio (1 = SHA-256 bound)"
 	sweepLostLabel   = "time lost (s, all sectors)"
@@ -141,16 +169,30 @@ func sweepPanels(title string, pts []SweepPlotPoint) ([]*plot.Plot, error) {
 		purple = color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}
 		gray   = color.Gray{Y: 0x80}
 		dashed = []vg.Length{vg.Points(6), vg.Points(3)}
+		dotted = []vg.Length{vg.Points(1.5), vg.Points(2.5)}
 	)
+	// batch is the batch sweep's batch size, if it has points.
+	batch := 0
+	for _, p := range pts {
+		if p.Batch > 0 {
+			batch = p.Batch
+			break
+		}
+	}
 	panels := []struct {
 		ylabel string
 		lines  []plotSeries
 		// ref draws a dashed horizontal reference line at this y (0: none).
 		ref float64
-		// labels names the points on this panel.
+		// labels names the points on this panel, and its legend says
+		// which glyphs are which kind of point (the other panels' legends
+		// name their per-sector lines only).
 		labels bool
 	}{
-		{ylabel: sweepRateLabel, labels: true, lines: []plotSeries{
+		{ylabel: sweepVsLabel, ref: 1, labels: true, lines: []plotSeries{
+			{name: "per-sector jobs (solid lines)", y: func(p SweepPlotPoint) float64 { return p.RelativeThroughput }, color: blue, shape: draw.CircleGlyph{}},
+		}},
+		{ylabel: sweepRateLabel, lines: []plotSeries{
 			{name: "total node labels/s (all sectors)", y: func(p SweepPlotPoint) float64 { return p.NodesPerSecond / 1e6 }, color: blue, shape: draw.CircleGlyph{}},
 		}},
 		{ylabel: sweepRatioLabel, ref: 1, lines: []plotSeries{
@@ -184,11 +226,11 @@ func sweepPanels(title string, pts []SweepPlotPoint) ([]*plot.Plot, error) {
 
 		ymax := pn.ref
 		for _, s := range pn.lines {
-			for _, group := range []bool{false, true} {
+			for _, kind := range []plotKind{kindSectors, kindLockstep, kindBatch} {
 				var xys plotter.XYs
 				var names []string
 				for _, pt := range pts {
-					if (pt.Lockstep > 1) != group {
+					if pt.kind() != kind {
 						continue
 					}
 					xys = append(xys, plotter.XY{X: pt.DRAMPerSector, Y: s.y(pt)})
@@ -203,11 +245,25 @@ func sweepPanels(title string, pts []SweepPlotPoint) ([]*plot.Plot, error) {
 					return nil, fmt.Errorf("sweep plot %q: %w", s.name, err)
 				}
 				sc.Color, sc.Shape, sc.Radius = s.color, s.shape, vg.Points(3.5)
-				if group {
+				switch kind {
+				case kindLockstep:
 					sc.Shape = draw.PyramidGlyph{}
 					p.Add(sc)
-					p.Legend.Add(s.name+", sectors in lockstep groups", sc)
-				} else {
+					if pn.labels {
+						p.Legend.Add("sectors in lockstep groups (triangles)", sc)
+					}
+				case kindBatch:
+					sc.Shape = draw.RingGlyph{}
+					l, err := plotter.NewLine(xys)
+					if err != nil {
+						return nil, fmt.Errorf("sweep plot %q: %w", s.name, err)
+					}
+					l.Color, l.Width, l.Dashes = s.color, vg.Points(1.5), dotted
+					p.Add(l, sc)
+					if pn.labels {
+						p.Legend.Add(fmt.Sprintf("one batch of %d sectors (dotted lines, rings)", batch), l, sc)
+					}
+				default:
 					l, err := plotter.NewLine(xys)
 					if err != nil {
 						return nil, fmt.Errorf("sweep plot %q: %w", s.name, err)
@@ -226,7 +282,12 @@ func sweepPanels(title string, pts []SweepPlotPoint) ([]*plot.Plot, error) {
 						lb.TextStyle[j].Color = gray
 						lb.TextStyle[j].XAlign = draw.XCenter
 					}
+					// Batch points are named below theirs: at 2 x S both
+					// sweeps have a point.
 					lb.Offset = vg.Point{Y: vg.Points(7)}
+					if kind == kindBatch {
+						lb.Offset.Y = -vg.Points(14)
+					}
 					p.Add(lb)
 				}
 			}

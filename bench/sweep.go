@@ -23,7 +23,9 @@ import (
 
 // SweepSpec is one point of a DRAM sweep: how much DRAM the batch may use.
 type SweepSpec struct {
-	// Label names the point ("max", "default", "min", "spill").
+	// Label names the point ("max", "default", "min", "spill 1.1",
+	// "lockstep 2"; a batch sweep's "batch DRAM", "batch 1.1", "batch
+	// device").
 	Label string `json:"label"`
 	// PoolSize, when set, is the pool size (no spill).
 	PoolSize uint64 `json:"pool_size_bytes,omitempty"`
@@ -33,6 +35,10 @@ type SweepSpec struct {
 	// Lockstep is the group size (labeler.Config.Lockstep); 0 means 1:
 	// DRAM points compare pool sizes with one kernel.
 	Lockstep int `json:"lockstep,omitempty"`
+	// Batch, when set, labels the sweep's sectors in batches of Batch
+	// (labeler.Options.Batch): a batch sweep's points (BatchSweep), whose
+	// sweep is one batch of all its sectors. Lockstep is then ignored.
+	Batch int `json:"batch,omitempty"`
 }
 
 // dram is the DRAM the point allows the whole batch.
@@ -82,9 +88,63 @@ func LockstepSweep(sectorSize uint64, n int, ks []int) []SweepSpec {
 	return pts
 }
 
+// BatchMultiples are the DRAM per sector, in multiples of the sector size
+// S, of BatchSweep's points between all-DRAM and all-on-device: the whole
+// expander layer in DRAM with a window of about 0.2 and 0.1 x S of the
+// layer being written, then about half the expander on the device.
+var BatchMultiples = []float64{1.2, 1.1, 0.5}
+
+// BatchSweep lists the points of a batch sweep: one batch of batch sectors
+// of sectorSize (one pool job of batch x S), from the most DRAM to the
+// least. blockSize is the block size, per sector, that its spilling points
+// use (0: labeler.DefaultSpillBlockSize, what a seal below its pool minimum
+// takes).
+//
+// The points: all-DRAM, the batch's pool default (2 x S per sector: one
+// job's pool has no sharing); DRAM budgets of BatchMultiples x S per
+// sector, below the pool minimum, which spill to spill files (tier.PlanSpill
+// keeps a window of S/16 and then the expander layer: with the default
+// spill block, 64 a layer, 1.1 and 1.2 hold all the expander and 0.5 about
+// 7/16 of it; with fewer blocks a layer, 1.1 x S may round down to less
+// than the expander and its window); then all on the device, a
+// window only, the smallest budget that gives the batch a couple of
+// blocks (two, or one when S/16 is a single block; left out when that is
+// more than 0.1 x S per sector). A budget below one block of the batch is
+// left out (tiny sectors of a block or two). Fewer than two sectors is no
+// batch: no points.
+func BatchSweep(sectorSize uint64, batch int, blockSize uint64) []SweepSpec {
+	if batch < 2 {
+		return nil
+	}
+	if blockSize == 0 {
+		blockSize = labeler.DefaultSpillBlockSize(sectorSize)
+	}
+	b := uint64(batch)
+	_, def, _ := pool.Bounds(b*sectorSize, 1)
+	pts := []SweepSpec{{Label: "batch DRAM", PoolSize: def, Batch: batch}}
+	for _, x := range BatchMultiples {
+		// A budget below one of the batch's blocks cannot be run.
+		if budget := uint64(x * float64(sectorSize) * float64(batch)); budget >= b*blockSize {
+			pts = append(pts, SweepSpec{Label: "batch " + strconv.FormatFloat(x, 'f', -1, 64), DRAMBudget: budget, Batch: batch})
+		}
+	}
+	// A window only: at most max(1, S/16) blocks (tier.PlanSpill gives
+	// the window those first).
+	blocks := min(2, max(1, sectorSize/blockSize/16))
+	if 10*blocks*blockSize <= sectorSize {
+		pts = append(pts, SweepSpec{Label: "batch device", DRAMBudget: blocks * b * blockSize, Batch: batch})
+	}
+	return pts
+}
+
 // config is base with the point's DRAM setting and group size.
 func (spec SweepSpec) config(base labeler.Config) labeler.Config {
-	base.PoolSize, base.DRAMBudget, base.Lockstep = spec.PoolSize, spec.DRAMBudget, max(spec.Lockstep, 1)
+	base.PoolSize, base.DRAMBudget = spec.PoolSize, spec.DRAMBudget
+	if spec.Batch > 0 {
+		base.Batch, base.Lockstep = spec.Batch, 0
+	} else {
+		base.Batch, base.Lockstep = 0, max(spec.Lockstep, 1)
+	}
 	return base
 }
 
@@ -100,6 +160,11 @@ type SweepConfig struct {
 	// OutDir holds the points' sector directories. Only the first point's
 	// are kept: the others are removed once checked.
 	OutDir string
+	// Want, if set, is another sweep's first point's LayerSHA256: the
+	// first len(Want) sectors of this sweep's first point (and so of every
+	// point) must match them too. A batch sweep checks its sectors against
+	// the same sectors sealed one at a time.
+	Want [][]string
 	// OnPointStart and OnPoint, if set, are called before and after each
 	// point.
 	OnPointStart func(k int, spec SweepSpec)
@@ -118,22 +183,35 @@ type SweepPoint struct {
 	// RelativeThroughput is nodes/s against the first point's.
 	RelativeThroughput float64        `json:"relative_throughput"`
 	Report             *sealer.Report `json:"report"`
+	// LayerSHA256 is, on a sweep's first point only, the SHA-256 of every
+	// layer file, [sector][layer-1], in hex: the digests every other point
+	// was checked against.
+	LayerSHA256 [][]string `json:"layer_sha256,omitempty"`
+}
+
+// Check reports whether the labeler would accept every point of the
+// sweep, without measuring any: a sweep takes long, and a point the
+// labeler refuses should not wait until the end to say so.
+func (cfg SweepConfig) Check() error {
+	if len(cfg.Points) == 0 {
+		return fmt.Errorf("sweep: no points")
+	}
+	for k, spec := range cfg.Points {
+		if err := spec.config(cfg.Base).Check(); err != nil {
+			return fmt.Errorf("sweep point %d (%s): %w", k, spec.Label, err)
+		}
+	}
+	return nil
 }
 
 // Sweep seals cfg.Base once per point and checks that every point wrote
 // byte-identical layer files. A point that differs is an error: a
 // different DRAM setting must never change a label.
 func Sweep(ctx context.Context, cfg SweepConfig) ([]SweepPoint, error) {
-	if len(cfg.Points) == 0 {
-		return nil, fmt.Errorf("sweep: no points")
-	}
 	// Every point's configuration is checked before the first is
-	// measured: a sweep takes long, and a point the labeler refuses should
-	// not wait until the end to say so.
-	for k, spec := range cfg.Points {
-		if err := spec.config(cfg.Base).Check(); err != nil {
-			return nil, fmt.Errorf("sweep point %d (%s): %w", k, spec.Label, err)
-		}
+	// measured.
+	if err := cfg.Check(); err != nil {
+		return nil, err
 	}
 	var want [][]string // want[sector][layer-1]: digest of the first point's file
 	var pts []SweepPoint
@@ -170,7 +248,13 @@ func Sweep(ctx context.Context, cfg SweepConfig) ([]SweepPoint, error) {
 			Report:        rep,
 		}
 		if k == 0 {
+			n := min(len(cfg.Want), len(digests))
+			if i, l, differs := firstDifference(cfg.Want[:n], digests[:n]); differs {
+				return pts, fmt.Errorf("sweep point %d (%s): sector %d layer %d differs from the reference sweep's (sha256 %s, not %s)",
+					k, spec.Label, i, l, digests[i][l-1], cfg.Want[i][l-1])
+			}
 			want = digests
+			pt.LayerSHA256 = digests
 		} else {
 			if i, l, differs := firstDifference(want, digests); differs {
 				return pts, fmt.Errorf("sweep point %d (%s): sector %d layer %d differs from point 0's (sha256 %s, not %s)",
@@ -241,6 +325,7 @@ var sweepColumns = []string{
 	"lockstep", "kernel",
 	"spill_bytes_written", "spill_bytes_read", "promotions", "demotions", "prefetched_pages", "late_pages", "prefetched_in_time", "cold_reads_per_node",
 	"wall_seconds",
+	"batch", "dram_budget_bytes", "pool_peak_bytes", "batch_lanes", "device_reads", "device_reads_per_node_group", "cpu_seconds_per_device_read", "spill_file_bytes_written",
 }
 
 // WriteSweepCSV writes one row per point.
@@ -270,6 +355,7 @@ func WriteSweepCSV(w io.Writer, pts []SweepPoint) error {
 			strconv.Itoa(r.Lockstep), r.Kernel,
 			u(sp.SpillBytesWritten), u(sp.SpillBytesRead), u(sp.Promotions), u(sp.Demotions), u(sp.PrefetchedPages), u(sp.LatePages), f(sp.PrefetchedInTime), f(sp.ColdReadsPerNode),
 			f(r.WallSeconds),
+			strconv.Itoa(p.Spec.Batch), u(r.DRAMBudgetBytes), u(r.PoolPeakBytes), strconv.Itoa(sp.BatchLanes), u(sp.DeviceReads), f(sp.DeviceReadsPerNodeGroup), f(sp.CPUPerDeviceRead), u(sp.SpillFileBytesWritten),
 		}
 		if err := cw.Write(row); err != nil {
 			return err

@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/labeler"
 	"github.com/pc1-tiered/pc1-tiered/pool"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"github.com/pc1-tiered/pc1-tiered/tier"
 	"github.com/stretchr/testify/require"
 )
 
@@ -149,4 +151,163 @@ func TestSweepChecksEveryPointFirst(t *testing.T) {
 	left, err := os.ReadDir(out)
 	require.NoError(t, err)
 	require.Empty(t, left, "nothing measured, nothing written")
+}
+
+// TestBatchSweep: a batch sweep's points for S, B and a block size, and
+// what each leaves in DRAM (tier.PlanBudget, the labeler's arithmetic for
+// one job of B x S): all of it, the expander and a window, part of the
+// expander, a window only.
+func TestBatchSweep(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		name      string
+		s         uint64
+		b         int
+		blockSize uint64
+		// deviceBlocks is the device point's blocks (0: no device point).
+		deviceBlocks uint64
+		// expander11 is the expander blocks the 1.1 point keeps when it
+		// is not the whole layer: with few blocks a layer, 1.1 x S
+		// rounds down to less than the layer and its window.
+		expander11 int
+		// oneBlock: the layer is one block; 0.5 x S is less than it.
+		oneBlock bool
+	}{
+		{name: "64MiB x 4, default block", s: 64 * mib, b: 4, deviceBlocks: 2},
+		{name: "2MiB x 2, default block", s: 2 * mib, b: 2, deviceBlocks: 2},
+		{name: "2MiB x 128", s: 2 * mib, b: 128, deviceBlocks: 2},
+		{name: "64KiB x 2, 4KiB blocks: S/16 is one block", s: 64 << 10, b: 2, blockSize: 4 << 10, deviceBlocks: 1},
+		{name: "64KiB x 3, 2KiB blocks", s: 64 << 10, b: 3, blockSize: 2 << 10, deviceBlocks: 2},
+		{name: "32KiB x 3, 4KiB blocks: one block is over 0.1 x S", s: 32 << 10, b: 3, blockSize: 4 << 10, expander11: 7},
+		{name: "2KiB x 4, one block a layer: 0.5 x S is under a block", s: 2 << 10, b: 4, oneBlock: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, b := tc.s, uint64(tc.b)
+			bs := tc.blockSize
+			if bs == 0 {
+				bs = labeler.DefaultSpillBlockSize(s)
+			}
+			want := []SweepSpec{
+				{Label: "batch DRAM", PoolSize: 2 * b * s, Batch: tc.b},
+				{Label: "batch 1.2", DRAMBudget: s * b * 12 / 10, Batch: tc.b},
+				{Label: "batch 1.1", DRAMBudget: s * b * 11 / 10, Batch: tc.b},
+			}
+			if !tc.oneBlock {
+				want = append(want, SweepSpec{Label: "batch 0.5", DRAMBudget: s * b / 2, Batch: tc.b})
+			}
+			if tc.deviceBlocks > 0 {
+				want = append(want, SweepSpec{Label: "batch device", DRAMBudget: tc.deviceBlocks * b * bs, Batch: tc.b})
+			}
+			pts := BatchSweep(s, tc.b, tc.blockSize)
+			require.Equal(t, want, pts)
+
+			perLayer := int(s / bs)
+			lo, def, _ := pool.Bounds(b*s, 1)
+			require.Equal(t, def, pts[0].PoolSize, "all-DRAM is the batch's pool default")
+			for _, p := range pts[1:] {
+				require.Less(t, p.DRAMBudget, lo, "%s spills", p.Label)
+				plan, _, err := tier.PlanBudget(p.DRAMBudget, 1, b*bs, perLayer)
+				require.NoError(t, err, p.Label)
+				switch p.Label {
+				case "batch 1.2", "batch 1.1":
+					want := perLayer
+					if p.Label == "batch 1.1" && tc.expander11 > 0 {
+						want = tc.expander11
+					}
+					if tc.oneBlock {
+						want = 0 // one block: the one being written
+					}
+					require.Equal(t, want, plan.Expander, "%s: the expander in DRAM", p.Label)
+					require.Positive(t, plan.Window, p.Label)
+				case "batch 0.5":
+					require.Positive(t, plan.Expander, "part of the expander in DRAM")
+					require.Less(t, plan.Expander, perLayer, "part of it on the device")
+				case "batch device":
+					require.Zero(t, plan.Expander, "nothing of the expander in DRAM")
+					require.Equal(t, int(tc.deviceBlocks), plan.Window, "a window only")
+					require.LessOrEqual(t, float64(p.DRAMBudget)/float64(b*s), 0.1)
+				}
+			}
+		})
+	}
+	for _, b := range []int{-1, 0, 1} {
+		require.Nil(t, BatchSweep(64<<20, b, 0), "B=%d is no batch", b)
+	}
+}
+
+// TestBatchSweepRun seals one batch at every point of a batch sweep,
+// checks every point against the same sectors sealed one at a time, and
+// what the report says of the spill tier at each.
+func TestBatchSweepRun(t *testing.T) {
+	const sectorSize = 64 << 10
+	g, err := sdr.NewGraph(sectorSize, [32]byte{1}, sdr.APIVersion1_1)
+	require.NoError(t, err)
+	info, err := blockio.EnsureParentCache(context.Background(), g, t.TempDir(), blockio.ParentCacheOptions{})
+	require.NoError(t, err)
+	ids := [][32]byte{{7}, {8}, {9}}
+	single := labeler.Config{Graph: g, ParentCache: info.Path, Layers: 2, Options: labeler.Options{Parallel: 2, BlockSize: 4 << 10}}
+	for _, id := range ids[:2] {
+		single.Sectors = append(single.Sectors, labeler.Sector{ReplicaID: id})
+	}
+	_, _, hi := pool.Bounds(sectorSize, 2)
+	ref, err := Sweep(context.Background(), SweepConfig{Base: single, Points: []SweepSpec{{Label: "max", PoolSize: hi}}, OutDir: t.TempDir()})
+	require.NoError(t, err)
+	require.Len(t, ref[0].LayerSHA256, 2)
+	require.Len(t, ref[0].LayerSHA256[0], 2)
+
+	// A batch of 3, more than the reference's 2 sectors: its first two
+	// are checked against them.
+	batch := single
+	batch.Sectors = nil
+	for _, id := range ids {
+		batch.Sectors = append(batch.Sectors, labeler.Sector{ReplicaID: id})
+	}
+	spill := t.TempDir()
+	batch.Parallel, batch.SpillDirs = 3, []string{spill}
+	points := BatchSweep(sectorSize, 3, 2<<10)
+	require.Len(t, points, 5)
+	batch.BlockSize = 2 << 10
+	pts, err := Sweep(context.Background(), SweepConfig{Base: batch, Points: points, OutDir: t.TempDir(), Want: ref[0].LayerSHA256})
+	require.NoError(t, err)
+	require.Len(t, pts, 5)
+	require.Len(t, pts[0].LayerSHA256, 3)
+	require.Equal(t, ref[0].LayerSHA256, pts[0].LayerSHA256[:2], "a batch labels its sectors as they are labeled alone")
+	require.Nil(t, pts[0].Report.Spill, "all in DRAM")
+	require.Equal(t, 3, pts[0].Report.Lockstep)
+	require.InDelta(t, 2.0, pts[0].DRAMPerSector, 1e-9)
+	require.Equal(t, 1.0, pts[0].RelativeThroughput)
+	for _, p := range pts[1:] {
+		require.True(t, p.Identical, p.Spec.Label)
+		require.Nil(t, p.LayerSHA256, "only the first point carries the digests")
+		sp := p.Report.Spill
+		require.NotNil(t, sp, p.Spec.Label)
+		require.Equal(t, 3, sp.BatchLanes, p.Spec.Label)
+		require.Positive(t, sp.SpillFileBytesWritten, p.Spec.Label)
+		require.Positive(t, sp.DeviceReadsPerNodeGroup, p.Spec.Label)
+		require.Equal(t, p.Spec.DRAMBudget, p.Report.DRAMBudgetBytes, p.Spec.Label)
+		require.LessOrEqual(t, p.Report.PoolPeakBytes, p.Spec.DRAMBudget, "%s: the pool keeps to the budget", p.Spec.Label)
+		require.Positive(t, p.RelativeThroughput, p.Spec.Label)
+	}
+	require.InDelta(t, 1.2, pts[1].DRAMPerSector, 1e-3)
+	require.InDelta(t, 1.0/16, pts[4].DRAMPerSector, 1e-9, "two 2 KiB blocks of a 64 KiB sector")
+	require.Greater(t, pts[4].Report.Spill.DeviceReadsPerNodeGroup, pts[2].Report.Spill.DeviceReadsPerNodeGroup,
+		"a window only reads more than the expander in DRAM")
+	left, err := os.ReadDir(spill)
+	require.NoError(t, err)
+	require.Empty(t, left, "no spill file left behind")
+
+	var b bytes.Buffer
+	require.NoError(t, WriteSweepCSV(&b, pts))
+	rows, err := csv.NewReader(&b).ReadAll()
+	require.NoError(t, err)
+	col := func(name string) int { return slices.Index(sweepColumns, name) }
+	require.Equal(t, "3", rows[1][col("batch")])
+	require.Equal(t, "3", rows[5][col("batch_lanes")])
+	require.NotEqual(t, "0", rows[5][col("spill_file_bytes_written")])
+
+	// A batch whose sectors differ from the reference's fails at its
+	// first point.
+	bad := [][]string{ref[0].LayerSHA256[0], {ref[0].LayerSHA256[1][0], "00"}}
+	_, err = Sweep(context.Background(), SweepConfig{Base: batch, Points: points[:1], OutDir: t.TempDir(), Want: bad})
+	require.ErrorContains(t, err, "sector 1 layer 2 differs from the reference sweep's")
 }

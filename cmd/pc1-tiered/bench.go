@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/labeler"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"github.com/pc1-tiered/pc1-tiered/tier"
 )
 
 // benchShape is a sweep's default shape.
@@ -23,11 +25,13 @@ type benchShape struct {
 	pool, spill     string
 }
 
-// benchDefaults: the default run is the one to quote; --quick finishes in
-// a few minutes on two cores.
+// benchDefaults: the default run is the one to quote; --quick, a smoke
+// test of every kind of point (the batch sweep's too), takes well under a
+// minute on two cores: its sectors are tiny, since a batch point with
+// everything on the device costs a device read per parent.
 func benchDefaults(quick bool) benchShape {
 	if quick {
-		return benchShape{"16MiB", 2, 2, "", "1.25,1.1"}
+		return benchShape{"2MiB", 2, 2, "", "1.25,1.1"}
 	}
 	return benchShape{"64MiB", 4, 4, "1.5,1.375", "1.2,1.1"}
 }
@@ -36,13 +40,16 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "bench")
 	var gf graphFlags
 	gf.register(fs)
-	quick := fs.Bool("quick", false, "a short sweep: 16MiB sectors, 2 sectors, 2 layers, two spill points")
+	quick := fs.Bool("quick", false, "a short sweep: 2MiB sectors, 2 sectors, 2 layers, two spill points, a batch of 2")
 	sectors := fs.Int("sectors", 0, "sectors sealed at each point (default 4; 2 with --quick)")
 	parallel := fs.Int("parallel", 0, "sectors hashing at once, the pool's N (default: --sectors)")
 	layers := fs.Int("layers", 0, "layers per sector (default 4; 2 with --quick)")
 	poolPoints := fs.String("pool", "", "DRAM per sector, in multiples of the sector size, for extra pool sizes between the minimum and the maximum (default 1.5,1.375; none with --quick)")
 	lockstepPoints := fs.String("lockstep", "", "group sizes k for extra points at the largest pool with sectors labeled k at a time (lockstep), or none (default: every k from 2 to min(4, --sectors))")
 	spill := fs.String("spill", "", "DRAM per sector, in multiples of the sector size, for the spill points below the pool minimum (default 1.2,1.1; 1.25,1.1 with --quick)")
+	batch := fs.Int("batch", 0, "B, sectors in the batch sweep: one batch of B sectors (seal --batch B) at DRAM per sector from all-DRAM (2 x S) through 1.2 and 1.1 x S (the expander in DRAM), 0.5 x S (half of it on the device) down to a window only, spilling to spill files; up to 128 (default: --sectors when at least 2; 0 or 1: no batch sweep)")
+	var spillDirs dirList
+	fs.Var(&spillDirs, "spill-dir", "a directory for the batch sweep's spill files (repeatable, one per drive; default: OUT/spill); must take O_DIRECT")
 	out := fs.String("out", "pc1-bench", "directory for bench.csv, bench.json, bench.png, bench.svg and the first point's layer files")
 	cacheDir := fs.String("cache-dir", "", "parent cache directory (default $FIL_PROOFS_PARENT_CACHE or /var/tmp/filecoin-parents)")
 	blockSize := fs.String("block-size", "", "pool block size (default: the seal's)")
@@ -75,6 +82,17 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if *parallel == 0 {
 		*parallel = *sectors
 	}
+	batchGiven := false
+	fs.Visit(func(f *flag.Flag) { batchGiven = batchGiven || f.Name == "batch" })
+	if !batchGiven && *sectors >= 2 {
+		*batch = *sectors
+	}
+	if *batch < 0 || *batch > tier.MaxBatchLanes {
+		return usagef("--batch %d: want a batch of 2 to %d sectors, or 0 for no batch sweep", *batch, tier.MaxBatchLanes)
+	}
+	if *batch == 1 {
+		*batch = 0
+	}
 	spillPoints, err := parseMultiples(*spill)
 	if err != nil {
 		return usagef("--spill: %v", err)
@@ -83,7 +101,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("--pool: %v", err)
 	}
-	ids, err := sealReplicaIDs(nil, *sectors, 0)
+	// The batch's sectors are the first B of the same sequence: the ones
+	// both sweeps seal must come out byte-identical.
+	ids, err := sealReplicaIDs(nil, max(*sectors, *batch), 0)
 	if err != nil {
 		return err
 	}
@@ -91,11 +111,29 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if base.BlockSize, err = sizeFlag("--block-size", *blockSize, "", e.getenv); err != nil {
 		return err
 	}
-	for _, id := range ids {
+	for _, id := range ids[:*sectors] {
 		base.Sectors = append(base.Sectors, labeler.Sector{ReplicaID: id})
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("--out: %w", err)
+	}
+	// The batch sweep spills to OUT/spill unless told where; bench made
+	// that directory, so it removes it when done (spill files are
+	// unlinked as they are made: nothing else is left in it).
+	if *batch > 0 && len(spillDirs) == 0 {
+		d := filepath.Join(*out, "spill")
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		defer os.Remove(d)
+		spillDirs = dirList{d}
+	}
+	if *batch > 0 {
+		for _, d := range spillDirs {
+			if err := tier.CheckSpillDir(d); err != nil {
+				return usagef("--spill-dir: %v", err)
+			}
+		}
 	}
 	dir := parentCacheDir(e, *cacheDir)
 	cacheProgress := NewProgress(e.stderr, e.stderrIsTerminal, 0, 0, 0)
@@ -131,45 +169,79 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	}
 	points := bench.DefaultSweep(spec.graph.SectorSize(), base.Jobs(), poolMultiples, spillPoints)
 	points = append(points, bench.LockstepSweep(spec.graph.SectorSize(), base.Jobs(), ks)...)
+	sweeps := []bench.SweepConfig{{Base: base, Points: points, OutDir: *out}}
+	if *batch > 0 {
+		// One batch of B sectors, one pool job: its own sweep, in
+		// OUT/batch, whose first point is checked against the same
+		// sectors sealed one at a time by the first sweep's.
+		bb := base
+		bb.Sectors = nil
+		for _, id := range ids[:*batch] {
+			bb.Sectors = append(bb.Sectors, labeler.Sector{ReplicaID: id})
+		}
+		bb.Parallel, bb.SpillDirs = *batch, spillDirs
+		sweeps = append(sweeps, bench.SweepConfig{Base: bb, Points: bench.BatchSweep(spec.graph.SectorSize(), *batch, base.BlockSize), OutDir: filepath.Join(*out, "batch")})
+	}
+	// Every point of both sweeps is checked before the first is measured.
+	total := 0
+	for _, sw := range sweeps {
+		if err := sw.Check(); err != nil {
+			return err
+		}
+		total += len(sw.Points)
+	}
 	fmt.Fprintf(e.stderr, "bench: %d x %s sectors, %d layers, %d hashing at once, %d points into %s\n",
 		*sectors, humanize.IBytes(spec.graph.SectorSize()), *layers, base.Jobs(), len(points), *out)
-	var progress *Progress
-	pts, err := bench.Sweep(ctx, bench.SweepConfig{
-		Base:   base,
-		Points: points,
-		OutDir: *out,
-		OnPointStart: func(k int, p bench.SweepSpec) {
-			fmt.Fprintf(e.stderr, "point %d/%d: %s, DRAM %s\n", k+1, len(points), p.Label, humanize.IBytes(max(p.PoolSize, p.DRAMBudget)))
-			progress = NewProgress(e.stderr, e.stderrIsTerminal, *sectors, *layers, spec.graph.Nodes())
+	if *batch > 0 {
+		fmt.Fprintf(e.stderr, "bench: then one batch of %d sectors, %d points, spill files in %s\n", *batch, total-len(points), strings.Join(spillDirs, ", "))
+	}
+	var all []bench.SweepPoint
+	done := 0
+	for i, sw := range sweeps {
+		var progress *Progress
+		first := done
+		sw.OnPointStart = func(k int, p bench.SweepSpec) {
+			fmt.Fprintf(e.stderr, "point %d/%d: %s, DRAM %s\n", first+k+1, total, p.Label, humanize.IBytes(max(p.PoolSize, p.DRAMBudget)))
+			progress = NewProgress(e.stderr, e.stderrIsTerminal, len(sw.Base.Sectors), *layers, spec.graph.Nodes())
 			progress.Start()
-		},
-		OnPoint: func(k int, p bench.SweepPoint) {
+		}
+		sw.OnPoint = func(k int, p bench.SweepPoint) {
 			progress.Stop()
 			r := p.Report
-			fmt.Fprintf(e.stderr, "point %d/%d: %s: %.0f nodes/s (%.2f x point 1), sha_limit_ratio %.3f, peak DRAM %s, layer files identical to point 1: %v\n",
-				k+1, len(points), p.Spec.Label, r.NodesPerSecond, p.RelativeThroughput, r.SHALimitRatio, humanize.IBytes(r.PeakDRAMBytes), p.Identical)
-		},
-	})
-	if progress != nil {
-		progress.Stop()
-	}
-	if err != nil {
-		// Hours of measurement are not thrown away for one failed point:
-		// what the points before it measured is written, and said.
-		if len(pts) > 0 {
-			if werr := writeBenchOutputs(*out, spec, pts); werr == nil {
-				printSweep(e, pts)
-				fmt.Fprintf(e.stderr, "bench: wrote the %d points measured before the failure into %s\n", len(pts), *out)
-			}
+			fmt.Fprintf(e.stderr, "point %d/%d: %s: %.0f nodes/s (%.2f x point %d), sha_limit_ratio %.3f, peak DRAM %s, layer files identical to point %d: %v\n",
+				first+k+1, total, p.Spec.Label, r.NodesPerSecond, p.RelativeThroughput, first+1, r.SHALimitRatio, humanize.IBytes(r.PeakDRAMBytes), first+1, p.Identical)
 		}
+		if i > 0 {
+			sw.Want = all[0].LayerSHA256
+		}
+		pts, err := bench.Sweep(ctx, sw)
+		if progress != nil {
+			progress.Stop()
+		}
+		all = append(all, pts...)
+		done += len(sw.Points)
+		if err != nil {
+			// Hours of measurement are not thrown away for one failed
+			// point: what the points before it measured is written, and
+			// said.
+			if len(all) > 0 {
+				if werr := writeBenchOutputs(*out, spec, all); werr == nil {
+					printSweep(e, all)
+					fmt.Fprintf(e.stderr, "bench: wrote the %d points measured before the failure into %s\n", len(all), *out)
+				}
+			}
+			return err
+		}
+	}
+	if err := writeBenchOutputs(*out, spec, all); err != nil {
 		return err
 	}
-	if err := writeBenchOutputs(*out, spec, pts); err != nil {
-		return err
+	printSweep(e, all)
+	fmt.Fprintln(e.stdout, "every point's layer files are byte-identical to the first point's")
+	if *batch > 0 {
+		fmt.Fprintf(e.stdout, "every batch point's layer files are byte-identical to the batch's first point's, and its %d sectors' to the same sectors sealed one at a time\n", min(*batch, *sectors))
 	}
-	printSweep(e, pts)
-	fmt.Fprintf(e.stdout, "every point's layer files are byte-identical to the first point's\nwrote %s\n",
-		strings.Join([]string{"bench.csv", "bench.json", "bench.png", "bench.svg"}, ", "))
+	fmt.Fprintf(e.stdout, "wrote %s\n", strings.Join([]string{"bench.csv", "bench.json", "bench.png", "bench.svg"}, ", "))
 	return nil
 }
 
@@ -213,23 +285,50 @@ func writeBenchOutputs(dir string, spec graphSpec, pts []bench.SweepPoint) error
 			poolWait += s.PoolWaitSeconds
 		}
 		plot[i] = bench.SweepPlotPoint{
-			DRAMPerSector:   p.DRAMPerSector,
-			Label:           p.Spec.Label,
-			NodesPerSecond:  r.NodesPerSecond,
-			SHALimitRatio:   r.SHALimitRatio,
-			PeakAnonMiB:     float64(r.PeakAnonBytes) / (1 << 20),
-			PeakDRAMMiB:     float64(r.PeakDRAMBytes) / (1 << 20),
-			PoolWaitSeconds: poolWait,
-			StallSeconds:    r.StallSeconds,
-			Lockstep:        r.Lockstep,
+			DRAMPerSector:      p.DRAMPerSector,
+			Label:              p.Spec.Label,
+			NodesPerSecond:     r.NodesPerSecond,
+			SHALimitRatio:      r.SHALimitRatio,
+			PeakAnonMiB:        float64(r.PeakAnonBytes) / (1 << 20),
+			PeakDRAMMiB:        float64(r.PeakDRAMBytes) / (1 << 20),
+			PoolWaitSeconds:    poolWait,
+			StallSeconds:       r.StallSeconds,
+			Lockstep:           r.Lockstep,
+			RelativeThroughput: p.RelativeThroughput,
+			Batch:              p.Spec.Batch,
 		}
 	}
 	r := pts[0].Report
 	title := fmt.Sprintf("pc1-tiered: %d x %s sectors, %d layers, %d hashing at once", len(r.Sectors), sdr.FormatSize(r.SectorSize), r.LayersPerSector, r.Parallel)
+	if b := pts[len(pts)-1].Spec.Batch; b > 0 {
+		title += fmt.Sprintf("; one batch of %d", b)
+	}
 	return bench.WriteSweepPlot(filepath.Join(dir, "bench.png"), filepath.Join(dir, "bench.svg"), title, plot)
 }
 
+// printSweep prints the per-sector sweep's table, then the batch
+// sweep's, if any.
 func printSweep(e *env, pts []bench.SweepPoint) {
+	var sectors, batch []bench.SweepPoint
+	for _, p := range pts {
+		if p.Spec.Batch > 0 {
+			batch = append(batch, p)
+		} else {
+			sectors = append(sectors, p)
+		}
+	}
+	if len(sectors) > 0 {
+		printSectorSweep(e, sectors)
+	}
+	if len(batch) > 0 {
+		if len(sectors) > 0 {
+			fmt.Fprintln(e.stdout)
+		}
+		printBatchSweep(e, batch)
+	}
+}
+
+func printSectorSweep(e *env, pts []bench.SweepPoint) {
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "point\tDRAM/sector\tkernel\tnodes/s\tvs first\tsha_limit_ratio\tpeak anon\tpeak DRAM\tpool wait\tcold reads/node\tin time\tstalled")
 	for _, p := range pts {
@@ -246,6 +345,35 @@ func printSweep(e *env, pts []bench.SweepPoint) {
 		fmt.Fprintf(tw, "%s\t%.3f S\t%s\t%.0f\t%.2f\t%.3f\t%s\t%s\t%.1fs\t%s\t%s\t%.1fs\n",
 			p.Spec.Label, p.DRAMPerSector, r.Kernel, r.NodesPerSecond, p.RelativeThroughput, r.SHALimitRatio,
 			humanize.IBytes(r.PeakAnonBytes), humanize.IBytes(r.PeakDRAMBytes), poolWait, cold, inTime, r.StallSeconds)
+	}
+	tw.Flush()
+}
+
+// printBatchSweep prints the batch sweep: its speed against its own
+// all-DRAM point, what the device did for it, and its DRAM against the
+// budget.
+func printBatchSweep(e *env, pts []bench.SweepPoint) {
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "batch point\tDRAM/sector\tkernel\tlabels/s\tvs all-DRAM\tlayer blocks in DRAM\treads/node-group\tCPU/read\tin time\tbudget\tpool peak\tpeak DRAM\tspill files written\tstalled")
+	for _, p := range pts {
+		r := p.Report
+		budget, split, reads, cpu, inTime, written := "-", "all", "-", "-", "-", "-"
+		if r.DRAMBudgetBytes > 0 {
+			budget = humanize.IBytes(r.DRAMBudgetBytes)
+		}
+		if sp := r.Spill; sp != nil {
+			// Of a layer's blocks: the previous layer's (the expander
+			// parents') kept in DRAM, then the window of the layer being
+			// written.
+			split = fmt.Sprintf("%d+%d of %d", sp.ExpanderBlocks, sp.WindowBlocks, r.SectorSize/max(r.BlockSizeBytes, 1))
+			reads = fmt.Sprintf("%.3f", sp.DeviceReadsPerNodeGroup)
+			cpu = fmt.Sprintf("%.1fµs", 1e6*sp.CPUPerDeviceRead)
+			inTime = fmt.Sprintf("%.0f%%", 100*sp.PrefetchedInTime)
+			written = humanize.IBytes(sp.SpillFileBytesWritten)
+		}
+		fmt.Fprintf(tw, "%s\t%.3f S\t%s\t%.0f\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1fs\n",
+			p.Spec.Label, p.DRAMPerSector, r.Kernel, r.NodesPerSecond, p.RelativeThroughput, split, reads, cpu, inTime,
+			budget, humanize.IBytes(r.PoolPeakBytes), humanize.IBytes(r.PeakDRAMBytes), written, r.StallSeconds)
 	}
 	tw.Flush()
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/pc1-tiered/pc1-tiered/tier"
@@ -77,15 +78,16 @@ type chunkSync struct {
 	exited chan struct{}
 }
 
-// spinBeforePark is how many empty polls a helper makes before it sleeps.
-const spinBeforePark = 1 << 14
+// spinBeforePark is how long a helper spins without work before it
+// sleeps: longer than the job's work between chunks (working out the next
+// chunk's addresses, placing a block), shorter than a pool wait. Spinning
+// never yields: a locked thread that yields sleeps until the scheduler
+// wakes it, tens of microseconds on a virtual machine.
+const spinBeforePark = 2 * time.Millisecond
 
 // batchPrefetchBytes is how many bytes of parent records a hasher keeps
 // prefetched ahead of the node it hashes.
 var batchPrefetchBytes = 8 << 10
-
-// spinYield is how many polls a spinning side makes between yields.
-const spinYield = 256
 
 // batchChunkNodes is how many nodes' addresses the batch works out before
 // its hashers label them (139 KiB of addresses, in L2). Ending a chunk is
@@ -185,17 +187,18 @@ func (h *batchHasher) serve(cs *chunkSync, i int) {
 	defer func() { cs.exited <- struct{}{} }()
 	var seen uint64
 	for {
-		idle := 0
-		for cs.seq.Load() == seen {
+		var idleSince time.Time
+		for poll := 0; cs.seq.Load() == seen; poll++ {
 			if cs.stopped.Load() {
 				return
 			}
-			if idle++; idle < spinBeforePark {
-				if idle%spinYield == 0 {
-					// Let the batch's other goroutines (the layer writers,
-					// the parent stream) have the P.
-					runtime.Gosched()
-				}
+			if poll%1024 != 0 {
+				continue
+			}
+			if idleSince.IsZero() {
+				idleSince = time.Now()
+			}
+			if time.Since(idleSince) < spinBeforePark {
 				continue
 			}
 			// Park: say so, look once more (the job may have published
@@ -205,7 +208,7 @@ func (h *batchHasher) serve(cs *chunkSync, i int) {
 				<-cs.wake[i]
 			}
 			cs.parked[i].Store(false)
-			idle = 0
+			idleSince = time.Time{}
 		}
 		seen++
 		start := threadCPU()
@@ -270,10 +273,7 @@ func (cs *chunkSync) publish(first, n uint64) {
 // wait returns once every helper has finished the chunk last published.
 func (cs *chunkSync) wait() {
 	want := cs.seq.Load() * uint64(len(cs.wake))
-	for i := 1; cs.done.Load() < want; i++ {
-		if i%spinYield == 0 {
-			runtime.Gosched()
-		}
+	for cs.done.Load() < want {
 	}
 }
 

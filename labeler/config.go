@@ -83,7 +83,7 @@ type Options struct {
 	PoolSize uint64
 	// BlockSize is the pool block size in bytes; 0 means DefaultBlockSize.
 	BlockSize uint64
-	// Parallel is how many sectors hash at once; 0 means GOMAXPROCS.
+	// Parallel is how many sectors hash at once; 0 means HashingCores.
 	// Extra sectors wait for a slot without holding pool blocks.
 	Parallel int
 	// Batch is how many sectors one job labels together (a batch,
@@ -131,6 +131,13 @@ type Options struct {
 	// pool of pread goroutines), or either forced.
 	SpillEngine tier.Engine
 }
+
+// HashingCores is how many cores hash at once: GOMAXPROCS, but no more
+// than the machine's CPUs. A process may run with GOMAXPROCS above its
+// CPUs so that the goroutines that feed the hashing (layer writers, the
+// parent stream, the spill tier's prefetcher and reader) find a P while
+// every core hashes; the command line does.
+func HashingCores() int { return max(1, min(runtime.GOMAXPROCS(0), runtime.NumCPU())) }
 
 // DefaultBlockSize is the block size used when none is given: a sixteenth
 // of a layer, at most DefaultMaxBlockSize and at least 4 KiB (or the whole
@@ -180,7 +187,7 @@ func (c *Config) batchAsked() int {
 func (c *Config) Jobs() int {
 	p := c.Parallel
 	if p <= 0 {
-		p = runtime.GOMAXPROCS(0) * max(1, c.batchAsked())
+		p = HashingCores() * max(1, c.batchAsked())
 		if c.batchAsked() > maxStreams {
 			// A batch wider than one core's kernel hashes on every core.
 			p = c.batchAsked()
@@ -248,7 +255,7 @@ func (c *Config) plan() (shaNI bool, k int, pcfg pool.Config, spill *spillConfig
 		return
 	}
 	shaNI = cpuHasSHANI() && !c.portable
-	if k, err = c.groupSize(runtime.GOMAXPROCS(0), shaNI && multiSHANI()); err != nil {
+	if k, err = c.groupSize(HashingCores(), shaNI && multiSHANI()); err != nil {
 		return
 	}
 	if !blockGiven && c.spillsIn(k) {

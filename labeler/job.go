@@ -7,6 +7,7 @@ import (
 
 	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
+	"github.com/pc1-tiered/pc1-tiered/tier"
 	"golang.org/x/sys/unix"
 )
 
@@ -129,9 +130,12 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, star
 	if js.group != nil {
 		js.group.reset(js.lanes, layer)
 	}
+	if js.io != nil {
+		js.io.startLayer(startBlock)
+	}
 	step := ^uint64(0)
 	if r.spill != nil {
-		step = spillStepNodes
+		step = tier.PassStep(len(js.lanes))
 	}
 	var chunk []uint32
 	var chunkFirst, chunkEnd uint64
@@ -204,19 +208,24 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, star
 			return err
 		}
 		place.done(b)
+		var writes []laneWrite
 		for s, ln := range js.lanes {
 			ln.res.Nodes += js.nodesPerBlock
 			if b < ln.durable {
 				continue // already on the disk, identical
 			}
-			data, ack := ln.cur.blocks[b], place.written(b)
+			data, ack, off := ln.cur.blocks[b], place.written(b), int64(first*sdr.NodeSize)
 			if js.io != nil {
-				if data, ack, err = js.io.pack(ctx, data, s, ack); err != nil {
-					return err
-				}
+				writes = append(writes, laneWrite{s: s, file: ln.file, off: off, ack: ack, name: fmt.Sprintf("sector %d (%s)", ln.idx, ln.sector.Dir)})
+				continue
 			}
-			if err := ln.file.WriteAsync(data, int64(first*sdr.NodeSize), ack); err != nil {
+			if err := ln.file.WriteAsync(data, off, ack); err != nil {
 				return js.laneErr(ln, err)
+			}
+		}
+		if js.io != nil {
+			if err := js.io.submit(b, ln0Block(js, b), writes); err != nil {
+				return err
 			}
 		}
 		if r.cfg.OnProgress != nil {
@@ -233,6 +242,10 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, star
 	}
 	return nil
 }
+
+// ln0Block is block b of the layer being written, as the job's lanes
+// share it.
+func ln0Block(js *jobState, b int) []byte { return js.lanes[0].cur.blocks[b] }
 
 // cores is how many cores the job hashes on.
 func (js *jobState) cores() int {

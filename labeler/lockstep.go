@@ -3,8 +3,10 @@ package labeler
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/dustin/go-humanize"
+	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/pool"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/pc1-tiered/pc1-tiered/tier"
@@ -135,29 +137,149 @@ func kernelName(k int, shaNI bool) string {
 	return fmt.Sprintf("sha-ni x%d", k)
 }
 
-// laneIO moves one lane's labels between a group's pool blocks, where they
-// are interleaved with its partners' (stride 32k, lane s at 32s, so that a
+// laneIO moves one lane's labels between a batch's blocks, where they are
+// interleaved with its partners' (stride 32k, lane s at 32s, so that a
 // parent's k labels share one or two cache lines: the hashing reads each
 // node's parents from DRAM once for all lanes instead of once per lane),
-// and the lane's layer file, which holds them packed. Its buffers, two per
-// lane, live on until the write they carry is acknowledged; they are the
-// DRAM a group uses beyond its pool blocks.
+// and the lane's layer file, which holds them packed. Its buffers live on
+// until the write they carry is acknowledged; they are the DRAM a batch
+// uses beyond its blocks.
+//
+// Packing runs on its own goroutine (the packer), block by block in the
+// order the job hands them over (submit): a wide batch's lanes' writes,
+// each synced, queue behind a few buffers, and the hashing must not wait
+// for them (a batch of 64 spent a third of its time there). A handed-over
+// block must stay unchanged until it is packed (waitPacked); the job
+// flushes the packer before it commits a layer.
 type laneIO struct {
 	k    int
 	free chan []byte
+	jobs chan packJob
+	done chan struct{}
+
+	mu   sync.Mutex
+	cond sync.Cond
+	// packedTo is the block of the current layer below which every block
+	// is packed (or needed no packing); submittedTo the one below which
+	// every block was handed over.
+	packedTo, submittedTo int
+	err                   error
+}
+
+// packJob is one block's lanes to pack and write.
+type packJob struct {
+	b      int
+	block  []byte
+	writes []laneWrite
+}
+
+// laneWrite is lane s's part of a block, to be written to file at off;
+// ack, if set, is called once it is on the device; name says which sector
+// an error concerns.
+type laneWrite struct {
+	s    int
+	file *blockio.LayerFile
+	off  int64
+	ack  func()
+	name string
 }
 
 func newLaneIO(k int, blockSize uint64) *laneIO {
 	// Two buffers per lane let every lane's write of one block queue
 	// while the next block is packed; a wide batch's lanes share 8, which
-	// the writer's pace frees (each is a block of one sector: DRAM
+	// the writers' pace frees (each is a block of one sector: DRAM
 	// outside the budget).
 	n := min(2*k, 8)
-	io := &laneIO{k: k, free: make(chan []byte, n)}
+	io := &laneIO{k: k, free: make(chan []byte, n), jobs: make(chan packJob, 64), done: make(chan struct{})}
+	io.cond.L = &io.mu
 	for range n {
 		io.free <- make([]byte, blockSize)
 	}
+	go io.packer()
 	return io
+}
+
+// close stops the packer once it has handed every block over to the
+// writers; the layer files must still be open.
+func (io *laneIO) close() {
+	close(io.jobs)
+	<-io.done
+}
+
+func (io *laneIO) packer() {
+	defer close(io.done)
+	ctx := context.Background()
+	for j := range io.jobs {
+		var err error
+		for _, w := range j.writes {
+			if io.failed() {
+				break
+			}
+			data, ack, _ := io.pack(ctx, j.block, w.s, w.ack)
+			if err = w.file.WriteAsync(data, w.off, ack); err != nil {
+				ack()
+				err = fmt.Errorf("%s: %w", w.name, err)
+				break
+			}
+		}
+		io.mu.Lock()
+		io.packedTo = j.b + 1
+		if err != nil && io.err == nil {
+			io.err = err
+		}
+		io.cond.Broadcast()
+		io.mu.Unlock()
+	}
+}
+
+func (io *laneIO) failed() bool {
+	io.mu.Lock()
+	defer io.mu.Unlock()
+	return io.err != nil
+}
+
+// startLayer starts a layer whose blocks below start are on the disk
+// already.
+func (io *laneIO) startLayer(start int) {
+	io.mu.Lock()
+	io.packedTo, io.submittedTo = start, start
+	io.mu.Unlock()
+}
+
+// submit hands block b's lane writes to the packer. It returns the first
+// error an earlier write met.
+func (io *laneIO) submit(b int, block []byte, writes []laneWrite) error {
+	io.mu.Lock()
+	err := io.err
+	io.submittedTo = b + 1
+	io.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	io.jobs <- packJob{b: b, block: block, writes: writes}
+	return nil
+}
+
+// waitPacked returns once block b of the current layer is packed (its
+// bytes may change), or with the packer's first error.
+func (io *laneIO) waitPacked(b int) error {
+	io.mu.Lock()
+	defer io.mu.Unlock()
+	for io.packedTo <= b && io.err == nil && b < io.submittedTo {
+		io.cond.Wait()
+	}
+	return io.err
+}
+
+// flush returns once every block handed over is with the writers, with
+// the packer's first error.
+func (io *laneIO) flush() error {
+	io.mu.Lock()
+	defer io.mu.Unlock()
+	for io.packedTo < io.submittedTo && io.err == nil {
+		io.cond.Wait()
+	}
+	return io.err
 }
 
 func (io *laneIO) get(ctx context.Context) ([]byte, error) {

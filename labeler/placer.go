@@ -19,7 +19,7 @@ type placer interface {
 	done(b int)
 	// written returns the ack for block b's write to the layer file, or nil.
 	written(b int) func()
-	// hashed is called as labeling passes node: every spillStepNodes nodes
+	// hashed is called as labeling passes node: every tier.PassStep nodes
 	// with a spill tier, and at the end of every block before it is
 	// written. An error means the labels since the last call are wrong.
 	hashed(node uint64) error

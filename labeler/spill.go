@@ -9,10 +9,6 @@ import (
 	"github.com/pc1-tiered/pc1-tiered/tier"
 )
 
-// spillStepNodes is how often (in nodes) a spilling job tells the tier
-// where it is.
-const spillStepNodes = tier.PassStepNodes
-
 // spillConfig is the batch-wide spill setting.
 type spillConfig struct {
 	plan     tier.SpillPlan
@@ -105,13 +101,14 @@ func (p *spillPlacer) startLayer(_ context.Context, layer, startBlock int) error
 }
 
 func (p *spillPlacer) placeBlock(ctx context.Context, b int) error {
-	writeErr := p.file.Err
+	reuse := func(int) error { return p.file.Err() }
 	if p.batch {
-		// The tier waits for its own spill writes; the layer files'
-		// errors surface at their commit.
-		writeErr = func() error { return nil }
+		// The tier waits for its own spill writes; the slot's block must
+		// also be packed for the layer files (whose errors surface at
+		// their commit).
+		reuse = p.js.io.waitPacked
 	}
-	return p.t.PlaceBlock(ctx, b, writeErr)
+	return p.t.PlaceBlock(ctx, b, reuse)
 }
 
 func (p *spillPlacer) done(b int) { p.t.SpillBlock(b) }

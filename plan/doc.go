@@ -34,8 +34,9 @@
 //     distinct count P (1 - (1 - 1/P)^m) of m draws. At 32 GiB this equals
 //     the cold parents; on small sectors pages are shared (64 MiB with a
 //     one-block window: about 1.0 cold parent but 0.75 page per node). A
-//     spilling job's reader maps its page buffers up front (tier's
-//     tier.ReaderBufferBytes: 1070 x 4 KiB, 4.2 MiB a job), counted in its DRAM.
+//     spilling job's reader maps its page buffers up front
+//     (tier.ReaderBufferBytes: 4.2 MiB for a single sector's job, 16.2 MiB
+//     for a batch's), counted in its DRAM.
 //   - Speed. One core labels v_core = (SHA-256 compressions/s) / 20 x
 //     efficiency (default 0.9) nodes/s with every parent in DRAM; C' =
 //     min(cores, N) cores hash. A page read costs c seconds of CPU and

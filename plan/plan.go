@@ -60,11 +60,6 @@ const (
 	// labelsPerPage is how many 32-byte labels a 4 KiB page holds: a
 	// layer file's page, or a spill file's page of one-lane records.
 	labelsPerPage = tier.PageSize / sdr.NodeSize
-	// readerBufferPages is the page buffers a spilling job's reader maps
-	// (the pages its prefetcher may hold, a node's parents and a
-	// submission), 4 KiB each: 4.2 MiB a job, whatever the job's share of
-	// cold parents.
-	readerBufferPages = tier.ReaderBufferBytes / tier.PageSize
 )
 
 // Input is what Plan needs: the batch, the machine's RAM and cores, and
@@ -876,13 +871,16 @@ func (p *planner) evalBatch(size int) (*batchEval, string) {
 	// read back.
 	var buffers uint64
 	if spills {
-		buffers = readerBufferPages * tier.PageSize
+		// The pages its prefetcher may hold, a node's parents and a
+		// submission: 4.2 MiB for one sector, 16.2 MiB for a batch,
+		// whatever the job's share of cold parents.
+		buffers = tier.ReaderBufferBytes(size)
 	}
 	e.pool = uint64(jobs) * held
 	e.dramPerSector = uint64(jobs) * (held + buffers) / uint64(n)
 	sp.InFlightBytesPerSector = uint64(jobs) * buffers / uint64(n)
 	p.step("DRAM per sector = jobs %d x (B %d x %s x (E %d + W %d) + reader buffers %d x 4 KiB) / N %d = %d x (%s + %s) / %d = %s (%.3f x S)",
-		jobs, size, humanize.IBytes(p.b), ex, w, readerBufferPages, n, jobs, humanize.IBytes(held), humanize.IBytes(buffers), n,
+		jobs, size, humanize.IBytes(p.b), ex, w, buffers/tier.PageSize, n, jobs, humanize.IBytes(held), humanize.IBytes(buffers), n,
 		humanize.IBytes(e.dramPerSector), float64(e.dramPerSector)/float64(p.s))
 
 	later := p.layerRate(sp.PageReadsPerNode, e.lanes, "layers 2..L")

@@ -177,7 +177,7 @@ func TestPlanRegimes(t *testing.T) {
 			require.Greater(t, sp.BaseColdReadsPerNode, 0.0)
 			require.Less(t, sp.BaseColdReadsPerNode, 6.0)
 			require.Equal(t, 2*r.SectorSize-uint64(tc.exp+tc.win)*r.BlockSizeBytes, sp.SpilledBytesPerSector)
-			require.Equal(t, uint64(tc.exp+tc.win)*r.BlockSizeBytes+readerBufferPages*tier.PageSize, r.DRAMPerSectorBytes)
+			require.Equal(t, uint64(tc.exp+tc.win)*r.BlockSizeBytes+tier.ReaderBufferBytes(1), r.DRAMPerSectorBytes)
 			require.Equal(t, []int{1, tc.in.Sectors, labelsPerPage}, []int{r.BatchSize, r.Batches, r.RecordsPerPage})
 			// V = min(C' / (1/v_core + cold x c), R / cold) for layers
 			// 2..L, and the batch is their harmonic mix with layer 1.
@@ -453,7 +453,7 @@ func TestPlanBatchOneIsToday(t *testing.T) {
 			require.InDelta(t, tc.pr1, sp.Layer1PageReadsPerNode, eps)
 			require.InEpsilon(t, tc.cold, sp.ColdReadsPerNode, eps)
 			require.Equal(t, tc.pool, r.PoolSizeBytes)
-			require.Equal(t, tc.held+readerBufferPages*tier.PageSize, r.DRAMPerSectorBytes)
+			require.Equal(t, tc.held+tier.ReaderBufferBytes(1), r.DRAMPerSectorBytes)
 			require.Equal(t, tc.flags, r.SealFlags)
 			require.Equal(t, []int{1, in.Sectors, labelsPerPage}, []int{r.BatchSize, r.Batches, r.RecordsPerPage})
 			require.Zero(t, sp.SpillFileBytesPerLayer, "B = 1 reads the layer files back")
@@ -502,7 +502,7 @@ func TestPlanBatchArithmetic(t *testing.T) {
 			name:    "64 x 64 MiB all on device",
 			in:      Input{Graph: g64m, Layers: 4, Sectors: 64, RAM: 256 * mib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA, Devices: devVM, ColdReadCPUSeconds: 2e-6, Batch: 64},
 			batches: 1, rpp: 2, ppb: 16384, exp: 0, win: 4,
-			rLo: 8.5, rHi: 10, dram: (64*4*mib + readerBufferPages*4096) / 64,
+			rLo: 8.5, rHi: 10, dram: (64*4*mib + tier.ReaderBufferBytes(64)) / 64,
 			labelsLo: 1.2e6, labelsHi: 1.5e6, deviceBound: true,
 		},
 		{
@@ -512,7 +512,7 @@ func TestPlanBatchArithmetic(t *testing.T) {
 			name:    "64 x 64 MiB, expander in DRAM",
 			in:      Input{Graph: g64m, Layers: 4, Sectors: 64, RAM: 68 * 64 * mib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA, Devices: devVM, ColdReadCPUSeconds: 2e-6, Batch: 64},
 			batches: 1, rpp: 2, ppb: 16384, exp: 64, win: 4,
-			rLo: 0.3, rHi: 1.2, dram: (68*64*mib + readerBufferPages*4096) / 64,
+			rLo: 0.3, rHi: 1.2, dram: (68*64*mib + tier.ReaderBufferBytes(64)) / 64,
 			labelsLo: 1.8e6, labelsHi: 2.25e6,
 		},
 		{
@@ -523,7 +523,7 @@ func TestPlanBatchArithmetic(t *testing.T) {
 			name:    "6 x 64 MiB in batches of 3",
 			in:      Input{Graph: g64m, Layers: 4, Sectors: 6, RAM: 12 * 3 * mib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA, Devices: devVM, ColdReadCPUSeconds: 2e-6, Batch: 3},
 			batches: 2, rpp: 42, ppb: 781, exp: 2, win: 4,
-			rLo: 7, rHi: 10, dram: 2 * (6*3*mib + readerBufferPages*4096) / 6,
+			rLo: 7, rHi: 10, dram: 2 * (6*3*mib + tier.ReaderBufferBytes(3)) / 6,
 			labelsLo: 40e3, labelsHi: 3 * 200e3 / 7, deviceBound: true,
 		},
 		{
@@ -532,7 +532,7 @@ func TestPlanBatchArithmetic(t *testing.T) {
 			name:    "10 x 64 MiB in batches of 4",
 			in:      Input{Graph: g64m, Layers: 4, Sectors: 10, RAM: 3 * 8 * 4 * mib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA, Devices: devVM, ColdReadCPUSeconds: 2e-6, Batch: 4},
 			batches: 3, rpp: 32, ppb: 1024, exp: 4, win: 4,
-			rLo: 7, rHi: 9, dram: 3 * (8*4*mib + readerBufferPages*4096) / 10,
+			rLo: 7, rHi: 9, dram: 3 * (8*4*mib + tier.ReaderBufferBytes(4)) / 10,
 			labelsLo: 50e3, labelsHi: 10.0 / 3 * 200e3 / 7, deviceBound: true,
 		},
 		{
@@ -547,7 +547,7 @@ func TestPlanBatchArithmetic(t *testing.T) {
 			in: Input{Graph: g32, Layers: 11, Sectors: 64, RAM: 256 * gib, Cores: 32, SHA: testSHA,
 				DeviceReadsPerSecond: 4e6, ColdReadCPUSeconds: 2e-6, Batch: 64},
 			batches: 1, rpp: 2, ppb: 1 << 19, exp: 34, win: 64,
-			rLo: 8.1, rHi: 8.3, dram: (98*64*32*mib + readerBufferPages*4096) / 64,
+			rLo: 8.1, rHi: 8.3, dram: (98*64*32*mib + tier.ReaderBufferBytes(64)) / 64,
 			labelsLo: 20e6, labelsHi: 28.5e6,
 		},
 	} {
@@ -768,8 +768,9 @@ func TestPageLayout(t *testing.T) {
 // TestReaderBuffers checks the reader's buffers plan counts: 1070 pages,
 // 4.2 MiB a job.
 func TestReaderBuffers(t *testing.T) {
-	require.Equal(t, 1070, readerBufferPages)
-	require.InDelta(t, 4.18, float64(readerBufferPages*tier.PageSize)/float64(mib), 0.01)
+	require.Equal(t, uint64(1070*tier.PageSize), tier.ReaderBufferBytes(1))
+	require.InDelta(t, 4.18, float64(tier.ReaderBufferBytes(1))/float64(mib), 0.01)
+	require.InDelta(t, 16.18, float64(tier.ReaderBufferBytes(64))/float64(mib), 0.01)
 }
 
 func TestPlanBatchInvalidInput(t *testing.T) {

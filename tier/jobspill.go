@@ -152,7 +152,7 @@ func NewJobSpill(cfg JobSpillConfig) (*JobSpill, error) {
 		s.writer = newSpillWriter(bio, plan.Expander+plan.Window)
 	}
 	ro := cfg.Reader
-	ro.PageSize, ro.Buffers = PageSize, coldBuffers
+	ro.PageSize, ro.Buffers = PageSize, int(ReaderBufferBytes(cfg.Lanes)/PageSize)
 	// Layer and spill files are read only where they are written, whole
 	// pages: a short read would leave a label in a stale buffer's bytes.
 	ro.FullPages = true
@@ -231,10 +231,10 @@ func (s *JobSpill) SpillBlock(b int) {
 }
 
 // PlaceBlock puts block b of the current layer in the ring slot of block
-// b-len(ring), demoting that block: once its write is on the device
-// (writeErr reports the writer's first error), its labels are read from
-// the layer file.
-func (s *JobSpill) PlaceBlock(ctx context.Context, b int, writeErr func() error) error {
+// b-len(ring), demoting that block: once its write is on the device and
+// beforeReuse(old) says the slot's bytes may change (and reports the
+// labeler's first write error), its labels are read from the device.
+func (s *JobSpill) PlaceBlock(ctx context.Context, b int, beforeReuse func(old int) error) error {
 	w := len(s.ring)
 	if old := b - w; old >= 0 {
 		for s.nWritten <= old {
@@ -245,7 +245,7 @@ func (s *JobSpill) PlaceBlock(ctx context.Context, b int, writeErr func() error)
 				return context.Cause(ctx)
 			}
 		}
-		if err := writeErr(); err != nil {
+		if err := beforeReuse(old); err != nil {
 			return err
 		}
 		if s.batch() {

@@ -83,7 +83,7 @@ type chunkSync struct {
 // chunk's addresses, placing a block), shorter than a pool wait. Spinning
 // never yields: a locked thread that yields sleeps until the scheduler
 // wakes it, tens of microseconds on a virtual machine.
-const spinBeforePark = 2 * time.Millisecond
+const spinBeforePark = 200 * time.Microsecond
 
 // batchPrefetchBytes is how many bytes of parent records a hasher keeps
 // prefetched ahead of the node it hashes.

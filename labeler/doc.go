@@ -1,20 +1,23 @@
 // Package labeler owns hashing and the walk over layers: it runs PC1
 // labeling for a batch of sectors through one shared block pool, one job
-// (goroutine) per sector or lockstep group, at most N hashing at once, each
-// walking every layer block by block. Files: config.go (Config, Options,
+// (goroutine) per sector or batch, at most N hashing at once, each walking
+// every layer block by block. Files: config.go (Config, Options,
 // validation, the pool and spill setting), run.go (Run and the job's life),
 // job.go (lanes, the layer loop), placer.go (pool placement), spill.go
-// (spill placement through the tier), lockstep.go, hash.go and the kernels,
-// resume.go, verify.go.
+// (spill placement through the tier), batch.go (the batch's hashing on
+// several cores), lockstep.go (choosing the batch size, the packer),
+// hash.go and the kernels, resume.go, verify.go.
 //
-// With lockstep groups (Config.Lockstep, lockstep.go), one job labels k
-// sectors of the batch together: one walk of the parent cache serves all
-// of them, and each node's k labels are hashed at once by a k-stream
-// SHA-NI kernel, which keeps a core's SHA unit busier than one sector's
-// chain of dependent compressions can. To the pool a group is one job on
-// a sector k times as large (blocks of k x BlockSize, one part per
-// sector), so everything said below of a job holds for a group; each
-// sector still has its own layer files, metadata and resume point.
+// With batches (Options.Batch, batch.go), one job labels k sectors
+// together: one walk of the parent cache and one set of parent addresses
+// per node serve all of them, their labels are node-major (a parent's k
+// labels are one record), and each node's k labels are hashed by k-stream
+// SHA-NI kernels over subgroups of at most 4, which keeps a core's SHA unit
+// busier than one sector's chain of dependent compressions can; a batch of
+// several subgroups hashes on several cores. To the pool a batch is one
+// job on a sector k times as large (blocks of k x BlockSize), so
+// everything said below of a job holds for a batch; each sector still has
+// its own layer files, metadata and resume point.
 //
 // A job acquires the current layer's blocks from the pool as it advances,
 // labels each block's nodes (base parents come from the current layer,
@@ -52,11 +55,15 @@
 //   - With a DRAM budget below the pool minimum, jobs spill: the labeler
 //     tells the tier (tier.JobSpill, through spillPlacer) when a block is
 //     placed, written, passed and committed, and the tier decides where
-//     its bytes live; cold labels are read back from the layer files.
-//   - A lockstep group holds sectors that resume at the same layer, and
-//     starts that layer at the shortest durable prefix among them; groups
-//     never spill (single-sector jobs do).
-//   - The hashing loops (labelRange, and groupLabeler.labelRange for
-//     groups) allocate nothing and make no interface calls; parents are
-//     read ahead from the parent cache by blockio.
+//     its bytes live; cold labels are read back from the layer files (a
+//     single sector's) or the batch's spill files.
+//   - A batch holds sectors that resume at the same layer, and starts that
+//     layer at the shortest durable prefix among them.
+//   - A batch's block is written to the layer files by the packer, off the
+//     hashing; its slot is reused only once the packer has copied it out,
+//     and a layer is committed only once the packer has handed over every
+//     block.
+//   - The hashing loops (labelRange, and batchHasher.label for batches)
+//     allocate nothing and make no interface calls; parents are read ahead
+//     from the parent cache by blockio.
 package labeler

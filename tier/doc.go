@@ -16,14 +16,21 @@
 // hugepages are used; when there are none the arena falls back to
 // transparent hugepages and says so.
 //
-// The spill tier is the layer files themselves. A job whose DRAM share
-// (the budget over N) is below two layers keeps, by PlanSpill, a window of
-// the most recent blocks of the layer being written and as much of the
-// previous layer as fits; every other label is read back from the layer
-// file it was written to, with O_DIRECT into the tier's own page buffers
-// (nothing in the page cache, nothing faulted in). Layer files must
-// be written for PC2 anyway, so spilling writes nothing extra: separate
-// spill files would write every spilled block twice. The order comes from
+// A job whose DRAM share (the budget over N) is below two layers keeps, by
+// PlanSpill, a window of the most recent blocks of the layer being written
+// and as much of the previous layer as fits; every other label is read
+// back from the device with O_DIRECT into the tier's own page buffers
+// (nothing in the page cache, nothing faulted in). Where from depends on
+// the job (SpillLayout): a single sector's labels from its layer file,
+// which PC2 needs anyway, so spilling writes nothing extra; a batch's
+// (B sectors, labels node-major) from its spill files, whose pages hold
+// whole records, so that one read brings a parent for every sector of the
+// batch. Each finished block of a batch is written once to the layer's
+// spill files (anonymous, O_DIRECT, striped page by page over the spill
+// directories, their space reserved when the layer starts) by the job's
+// spill writer, and a block leaves DRAM only once written; the spill
+// files of a layer live until the next layer is done with it, and a
+// resumed batch rebuilds them from the layer files. The order comes from
 // where parents fall (ARCHITECTURE.md): the old part of the layer being
 // written is cold (base parents fall off like 1/distance behind the
 // head), the previous layer is uniformly hot (each spilled fraction f of
@@ -52,9 +59,11 @@
 //   - SpillCounters change only inside the transitions they count
 //     (PlaceBlock demotes, promote promotes, the prefetcher fetches and
 //     drops), so they cannot drift from what happened.
-//   - The spill tier only reads layer files; blockio's writer writes them,
-//     and a block is demoted (its labels read from the device) only after
-//     the writer acked it: durable, dropped from the page cache.
+//   - The spill tier reads layer files but never writes them (blockio's
+//     writer does); it writes only its own spill files. A block is demoted
+//     (its labels read from the device) only after its write was acked:
+//     the layer file's (durable, dropped from the page cache) for a single
+//     sector, the spill file's for a batch.
 //   - A read error is kept, the hashing is handed a zero label in its
 //     place, and JobSpill.Hashed returns the error before the labeler
 //     writes the block: labels computed from a failed read are never

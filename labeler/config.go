@@ -132,6 +132,33 @@ type Options struct {
 	SpillEngine tier.Engine
 }
 
+// SpillOverheadBytes is the DRAM a spilling batch of lanes sectors (in
+// blocks of blockSize bytes per sector) uses beside its blocks: its device
+// reader's page buffers and its packer's buffers. The spill tier takes it
+// off the DRAM budget before it shares the rest out in blocks, so that
+// the budget bounds them too (a batch of 64 x 64 MiB sectors with a
+// window of 4 blocks peaked at the budget + 70 MiB without). A single
+// sector's reader buffers (4.2 MiB) stay outside the budget, as before
+// batches: 0.
+func SpillOverheadBytes(lanes int, blockSize uint64) uint64 {
+	if lanes < 2 {
+		return 0
+	}
+	return tier.ReaderBufferBytes(lanes) + uint64(laneIOBuffers(lanes))*blockSize
+}
+
+// budgetForBlocks is the part of the DRAM budget n spilling batches of k
+// sectors share out in blocks: the budget less their buffers
+// (SpillOverheadBytes), unless those would take more than a quarter of it
+// (sectors of a few MiB, tests), when they stay outside it.
+func (c *Config) budgetForBlocks(n, k int) uint64 {
+	ov := uint64(n) * SpillOverheadBytes(k, c.BlockSize)
+	if ov > c.DRAMBudget/4 {
+		return c.DRAMBudget
+	}
+	return c.DRAMBudget - ov
+}
+
 // HashingCores is how many cores hash at once: GOMAXPROCS, but no more
 // than the machine's CPUs. A process may run with GOMAXPROCS above its
 // CPUs so that the goroutines that feed the hashing (layer writers, the
@@ -307,7 +334,7 @@ func (c *Config) spillPlan(pcfg *pool.Config, k int) (*spillConfig, error) {
 	if c.PoolSize != 0 {
 		return nil, fmt.Errorf("pool size %d with a DRAM budget %d below the pool minimum %d: leave the pool size to the spill tier", c.PoolSize, c.DRAMBudget, lo)
 	}
-	plan, _, err := tier.PlanBudget(c.DRAMBudget, n, pcfg.BlockSize, int(s/c.BlockSize))
+	plan, _, err := tier.PlanBudget(c.budgetForBlocks(n, k), n, pcfg.BlockSize, int(s/c.BlockSize))
 	if err != nil {
 		return nil, fmt.Errorf("DRAM budget %d for %d jobs with %d-byte blocks: %w", c.DRAMBudget, n, pcfg.BlockSize, err)
 	}

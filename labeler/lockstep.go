@@ -189,7 +189,7 @@ func newLaneIO(k int, blockSize uint64) *laneIO {
 	// while the next block is packed; a wide batch's lanes share 8, which
 	// the writers' pace frees (each is a block of one sector: DRAM
 	// outside the budget).
-	n := min(2*k, 8)
+	n := laneIOBuffers(k)
 	io := &laneIO{k: k, free: make(chan []byte, n), jobs: make(chan packJob, 64), done: make(chan struct{})}
 	io.cond.L = &io.mu
 	for range n {
@@ -198,6 +198,10 @@ func newLaneIO(k int, blockSize uint64) *laneIO {
 	go io.packer()
 	return io
 }
+
+// laneIOBuffers is how many block buffers a batch of k sectors packs its
+// layer-file writes through.
+func laneIOBuffers(k int) int { return min(2*k, 8) }
 
 // close stops the packer once it has handed every block over to the
 // writers; the layer files must still be open.

@@ -795,7 +795,17 @@ func (p *planner) evalBatch(size int) (*batchEval, string) {
 		p.step("spill file: rpp = floor(4096 / (32 x B)) = %d records per 4 KiB page (%d B padding per page); a block of %d nodes = ceil(%d / %d) = %d pages",
 			lay.rpp, pad, npb, npb, lay.rpp, ppb)
 	}
-	plan, perJob, err := tier.PlanBudget(r.AvailableBytes, jobs, block, p.k)
+	// As the labeler does (labeler.Config.budgetForBlocks): a spilling
+	// batch's buffers come off the budget first, unless they would take
+	// more than a quarter of it.
+	forBlocks := r.AvailableBytes
+	lo, _, _ := pool.Bounds(uint64(size)*p.s, jobs)
+	if ov := uint64(jobs) * labeler.SpillOverheadBytes(size, p.b); ov > 0 && ov <= forBlocks/4 && forBlocks < lo {
+		forBlocks -= ov
+		p.step("DRAM for blocks = %s - %d jobs x %s of reader and packer buffers = %s",
+			humanize.IBytes(r.AvailableBytes), jobs, humanize.IBytes(ov/uint64(jobs)), humanize.IBytes(forBlocks))
+	}
+	plan, perJob, err := tier.PlanBudget(forBlocks, jobs, block, p.k)
 	p.step("DRAM per job = %s / %d jobs = %s = %d blocks of B %d x %s = %s (layer = %d blocks): tier.PlanBudget(%s, %d, %s, %d)",
 		humanize.IBytes(r.AvailableBytes), jobs, humanize.IBytes(r.AvailableBytes/uint64(jobs)), perJob, size, humanize.IBytes(p.b), humanize.IBytes(block), p.k,
 		humanize.IBytes(r.AvailableBytes), jobs, humanize.IBytes(block), p.k)
@@ -875,6 +885,9 @@ func (p *planner) evalBatch(size int) (*batchEval, string) {
 		// submission: 4.2 MiB for one sector, 16.2 MiB for a batch,
 		// whatever the job's share of cold parents.
 		buffers = tier.ReaderBufferBytes(size)
+		if size > 1 {
+			buffers = labeler.SpillOverheadBytes(size, p.b)
+		}
 	}
 	e.pool = uint64(jobs) * held
 	e.dramPerSector = uint64(jobs) * (held + buffers) / uint64(n)

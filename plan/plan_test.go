@@ -363,12 +363,13 @@ func TestPlanOutput(t *testing.T) {
 	text := r.String()
 	require.True(t, strings.HasPrefix(text, "plan: 4 x 32 GiB sectors"), text)
 	require.Contains(t, text, "answer: "+r.Verdict)
-	require.Contains(t, text, "seal with: --parallel 4 --batch 4 --dram 96GiB")
+	require.Contains(t, text, "seal with: --parallel 4 --batch 4 --dram 97920MiB")
+	require.Contains(t, text, "DRAM for blocks = 96 GiB - 1 jobs x 272 MiB of reader and packer buffers")
 	require.Contains(t, text, "weighing B in [4 2 1]")
 	require.Contains(t, text, "chosen B = 4")
 	require.Contains(t, text, "rpp = floor(4096 / (32 x B)) = 32 records per 4 KiB page")
 	require.Contains(t, text, "tier.PlanBudget(96 GiB, 1, 128 MiB, 1024)")
-	require.Contains(t, text, "tier.PlanSpill(1024, 768)")
+	require.Contains(t, text, "tier.PlanSpill(1024, 765)")
 	require.Contains(t, text, "device bound B x e x R / reads")
 }
 
@@ -497,12 +498,13 @@ func TestPlanBatchArithmetic(t *testing.T) {
 		{
 			// BATCH.md's second row: 64 x 64 MiB all on the device, the
 			// dev VM's ~200K reads/s at 2 µs each: r ~9, 64 x 200K / 9
-			// = ~1.4M labels/s, 0.05-0.07 x S per sector. 256 MiB is
-			// four 64 MiB batch blocks: the window, no expander.
+			// = ~1.4M labels/s, 0.05-0.07 x S per sector. 256 MiB less
+			// the batch's 24 MiB of reader and packer buffers is three
+			// 64 MiB batch blocks: the window, no expander.
 			name:    "64 x 64 MiB all on device",
 			in:      Input{Graph: g64m, Layers: 4, Sectors: 64, RAM: 256 * mib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA, Devices: devVM, ColdReadCPUSeconds: 2e-6, Batch: 64},
-			batches: 1, rpp: 2, ppb: 16384, exp: 0, win: 4,
-			rLo: 8.5, rHi: 10, dram: (64*4*mib + tier.ReaderBufferBytes(64)) / 64,
+			batches: 1, rpp: 2, ppb: 16384, exp: 0, win: 3,
+			rLo: 8.5, rHi: 10, dram: (64*3*mib + labeler.SpillOverheadBytes(64, mib)) / 64,
 			labelsLo: 1.2e6, labelsHi: 1.5e6, deviceBound: true,
 		},
 		{
@@ -511,8 +513,8 @@ func TestPlanBatchArithmetic(t *testing.T) {
 			// parents read, CPU-bound near the all-DRAM 2.25M.
 			name:    "64 x 64 MiB, expander in DRAM",
 			in:      Input{Graph: g64m, Layers: 4, Sectors: 64, RAM: 68 * 64 * mib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA, Devices: devVM, ColdReadCPUSeconds: 2e-6, Batch: 64},
-			batches: 1, rpp: 2, ppb: 16384, exp: 64, win: 4,
-			rLo: 0.3, rHi: 1.2, dram: (68*64*mib + tier.ReaderBufferBytes(64)) / 64,
+			batches: 1, rpp: 2, ppb: 16384, exp: 63, win: 4,
+			rLo: 0.3, rHi: 1.2, dram: (67*64*mib + labeler.SpillOverheadBytes(64, mib)) / 64,
 			labelsLo: 1.8e6, labelsHi: 2.25e6,
 		},
 		{
@@ -523,7 +525,7 @@ func TestPlanBatchArithmetic(t *testing.T) {
 			name:    "6 x 64 MiB in batches of 3",
 			in:      Input{Graph: g64m, Layers: 4, Sectors: 6, RAM: 12 * 3 * mib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA, Devices: devVM, ColdReadCPUSeconds: 2e-6, Batch: 3},
 			batches: 2, rpp: 42, ppb: 781, exp: 2, win: 4,
-			rLo: 7, rHi: 10, dram: 2 * (6*3*mib + tier.ReaderBufferBytes(3)) / 6,
+			rLo: 7, rHi: 10, dram: 2 * (6*3*mib + labeler.SpillOverheadBytes(3, mib)) / 6,
 			labelsLo: 40e3, labelsHi: 3 * 200e3 / 7, deviceBound: true,
 		},
 		{
@@ -532,7 +534,7 @@ func TestPlanBatchArithmetic(t *testing.T) {
 			name:    "10 x 64 MiB in batches of 4",
 			in:      Input{Graph: g64m, Layers: 4, Sectors: 10, RAM: 3 * 8 * 4 * mib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA, Devices: devVM, ColdReadCPUSeconds: 2e-6, Batch: 4},
 			batches: 3, rpp: 32, ppb: 1024, exp: 4, win: 4,
-			rLo: 7, rHi: 9, dram: 3 * (8*4*mib + tier.ReaderBufferBytes(4)) / 10,
+			rLo: 7, rHi: 9, dram: 3 * (8*4*mib + labeler.SpillOverheadBytes(4, mib)) / 10,
 			labelsLo: 50e3, labelsHi: 10.0 / 3 * 200e3 / 7, deviceBound: true,
 		},
 		{
@@ -547,7 +549,7 @@ func TestPlanBatchArithmetic(t *testing.T) {
 			in: Input{Graph: g32, Layers: 11, Sectors: 64, RAM: 256 * gib, Cores: 32, SHA: testSHA,
 				DeviceReadsPerSecond: 4e6, ColdReadCPUSeconds: 2e-6, Batch: 64},
 			batches: 1, rpp: 2, ppb: 1 << 19, exp: 34, win: 64,
-			rLo: 8.1, rHi: 8.3, dram: (98*64*32*mib + tier.ReaderBufferBytes(64)) / 64,
+			rLo: 8.1, rHi: 8.3, dram: (98*64*32*mib + labeler.SpillOverheadBytes(64, 32*mib)) / 64,
 			labelsLo: 20e6, labelsHi: 28.5e6,
 		},
 	} {
@@ -573,7 +575,13 @@ func TestPlanBatchArithmetic(t *testing.T) {
 			require.Equal(t, uint64(k)*sp.PagesPerBlock*4096, sp.SpillFileBytesPerLayer)
 			require.GreaterOrEqual(t, sp.SpillFileBytesPerLayer, uint64(B)*r.SectorSize, "B x S written per layer, and padding")
 			// The split is tier's, in batch units.
-			plan, perJob, err := tier.PlanBudget(r.AvailableBytes, r.Batches, uint64(B)*b, k)
+			// The batches' buffers come off the budget first, unless they
+			// would take more than a quarter of it.
+			forBlocks := r.AvailableBytes
+			if ov := uint64(r.Batches) * labeler.SpillOverheadBytes(B, b); ov <= forBlocks/4 && forBlocks < uint64(r.Batches+1)*uint64(B)*r.SectorSize {
+				forBlocks -= ov
+			}
+			plan, perJob, err := tier.PlanBudget(forBlocks, r.Batches, uint64(B)*b, k)
 			require.NoError(t, err)
 			require.Equal(t, []int{perJob, plan.Expander, plan.Window}, []int{sp.BlocksPerJob, sp.ExpanderBlocks, sp.WindowBlocks})
 			require.Equal(t, []int{tc.exp, tc.win}, []int{sp.ExpanderBlocks, sp.WindowBlocks})

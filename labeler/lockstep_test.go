@@ -129,7 +129,7 @@ func TestLockstepChoice(t *testing.T) {
 // oracle.
 func TestRunBatchSpillMatchesReference(t *testing.T) {
 	const sectorSize, blockSize = 64 << 10, 4 << 10
-	f := newFixture(t, sectorSize, 3, 8)
+	f := newFixture(t, sectorSize, 3, 64)
 	for _, tc := range []struct {
 		name           string
 		batch, sectors int
@@ -141,6 +141,8 @@ func TestRunBatchSpillMatchesReference(t *testing.T) {
 		{name: "B=5", batch: 5, sectors: 5, dramBlocks: []int{2, 18}, stripes: 1},
 		{name: "B=8", batch: 8, sectors: 8, dramBlocks: []int{1, 10}, stripes: 2},
 		{name: "B=3 of 7", batch: 3, sectors: 7, dramBlocks: []int{4}, stripes: 1},
+		// Two records a page, pages striped over three directories.
+		{name: "B=64", batch: 64, sectors: 64, dramBlocks: []int{1, 9, 17}, stripes: 3},
 	} {
 		for _, dram := range tc.dramBlocks {
 			t.Run(fmt.Sprintf("%s/dram=%d-blocks", tc.name, dram), func(t *testing.T) {

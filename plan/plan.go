@@ -807,8 +807,8 @@ func (p *planner) evalBatch(size int) (*batchEval, string) {
 	}
 	plan, perJob, err := tier.PlanBudget(forBlocks, jobs, block, p.k)
 	p.step("DRAM per job = %s / %d jobs = %s = %d blocks of B %d x %s = %s (layer = %d blocks): tier.PlanBudget(%s, %d, %s, %d)",
-		humanize.IBytes(r.AvailableBytes), jobs, humanize.IBytes(r.AvailableBytes/uint64(jobs)), perJob, size, humanize.IBytes(p.b), humanize.IBytes(block), p.k,
-		humanize.IBytes(r.AvailableBytes), jobs, humanize.IBytes(block), p.k)
+		humanize.IBytes(forBlocks), jobs, humanize.IBytes(forBlocks/uint64(jobs)), perJob, size, humanize.IBytes(p.b), humanize.IBytes(block), p.k,
+		humanize.IBytes(forBlocks), jobs, humanize.IBytes(block), p.k)
 	if err != nil {
 		return nil, fmt.Sprintf("each job needs at least one %s block (B %d x %s)", humanize.IBytes(block), size, humanize.IBytes(p.b))
 	}

@@ -80,21 +80,11 @@ func (p *poolPlacer) done(int) {}
 func (p *poolPlacer) written(int) func() { return nil }
 
 func (p *poolPlacer) loadPrev(ctx context.Context, layer int) error {
-	files := make([]*blockio.LayerReader, len(p.js.lanes))
-	defer func() {
-		for _, f := range files {
-			if f != nil {
-				f.Close()
-			}
-		}
-	}()
-	for s, ln := range p.js.lanes {
-		f, err := blockio.OpenLayerUncached(blockio.SectorDir(ln.sector.Dir).Layer(layer), p.run.cfg.Graph.SectorSize())
-		if err != nil {
-			return p.js.laneErr(ln, err)
-		}
-		files[s] = f
+	lf, err := p.js.openCommitted(layer, p.run.cfg.Graph.SectorSize(), p.run.cfg.BlockSize)
+	if err != nil {
+		return err
 	}
+	defer lf.close()
 	for b := range p.js.lanes[0].prev.blocks {
 		id, err := p.acquire(ctx)
 		if err != nil {
@@ -102,15 +92,54 @@ func (p *poolPlacer) loadPrev(ctx context.Context, layer int) error {
 		}
 		p.prevIDs = append(p.prevIDs, id)
 		block := p.jobBlock(id)
-		off := int64(b) * int64(p.run.cfg.BlockSize)
-		for s, ln := range p.js.lanes {
-			if err := p.js.readLane(ctx, block, s, func(packed []byte) error { return files[s].ReadAt(packed, off) }); err != nil {
-				return p.js.laneErr(ln, err)
-			}
+		if err := lf.fill(ctx, b, block); err != nil {
+			return err
+		}
+		for _, ln := range p.js.lanes {
 			ln.prev.SetBlock(b, block)
 		}
 	}
 	return nil
+}
+
+// committedLayer is a committed layer's files, one per lane, read back
+// to resume a job after it.
+type committedLayer struct {
+	js        *jobState
+	files     []*blockio.LayerReader
+	blockSize uint64
+}
+
+// openCommitted opens the lanes' committed files of layer, read without
+// filling the page cache.
+func (js *jobState) openCommitted(layer int, sectorSize, blockSize uint64) (*committedLayer, error) {
+	lf := &committedLayer{js: js, blockSize: blockSize}
+	for _, ln := range js.lanes {
+		f, err := blockio.OpenLayerUncached(blockio.SectorDir(ln.sector.Dir).Layer(layer), sectorSize)
+		if err != nil {
+			lf.close()
+			return nil, js.laneErr(ln, err)
+		}
+		lf.files = append(lf.files, f)
+	}
+	return lf, nil
+}
+
+// fill puts block b of every lane's file into the job's block.
+func (lf *committedLayer) fill(ctx context.Context, b int, block []byte) error {
+	off := int64(b) * int64(lf.blockSize)
+	for s, ln := range lf.js.lanes {
+		if err := lf.js.readLane(ctx, block, s, func(packed []byte) error { return lf.files[s].ReadAt(packed, off) }); err != nil {
+			return lf.js.laneErr(ln, err)
+		}
+	}
+	return nil
+}
+
+func (lf *committedLayer) close() {
+	for _, f := range lf.files {
+		f.Close()
+	}
 }
 
 func (p *poolPlacer) hashed(uint64) error { return nil }

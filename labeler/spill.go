@@ -134,30 +134,12 @@ func (p *spillPlacer) loadPrev(ctx context.Context, layer int) error {
 	if !p.batch {
 		return p.t.LoadPrev(ctx, blockio.SectorDir(p.js.lanes[0].sector.Dir).Layer(layer), p.js.lanes[0].prev)
 	}
-	files := make([]*blockio.LayerReader, len(p.js.lanes))
-	defer func() {
-		for _, f := range files {
-			if f != nil {
-				f.Close()
-			}
-		}
-	}()
-	for s, ln := range p.js.lanes {
-		f, err := blockio.OpenLayerUncached(blockio.SectorDir(ln.sector.Dir).Layer(layer), p.run.cfg.Graph.SectorSize())
-		if err != nil {
-			return p.js.laneErr(ln, err)
-		}
-		files[s] = f
+	lf, err := p.js.openCommitted(layer, p.run.cfg.Graph.SectorSize(), p.run.cfg.BlockSize)
+	if err != nil {
+		return err
 	}
-	fill := func(b int, block []byte) error {
-		off := int64(b) * int64(p.run.cfg.BlockSize)
-		for s, ln := range p.js.lanes {
-			if err := p.js.readLane(ctx, block, s, func(packed []byte) error { return files[s].ReadAt(packed, off) }); err != nil {
-				return p.js.laneErr(ln, err)
-			}
-		}
-		return nil
-	}
+	defer lf.close()
+	fill := func(b int, block []byte) error { return lf.fill(ctx, b, block) }
 	return p.t.LoadBatchPrev(ctx, layer, fill, p.views(true))
 }
 

@@ -47,9 +47,11 @@ func TestPlanCommand(t *testing.T) {
 		{
 			name: "the lead's spill case, B chosen, JSON",
 			args: append([]string{"--sector-size", "64MiB", "--sectors", "4", "--ram", "282MiB", "--reserve", "0", "--layers", "4", "--json"}, probe...),
-			// One batch of 4: 70 blocks of 4 x 1 MiB, the same split.
+			// One batch of 4: its 24 MiB of reader and packer buffers
+			// come off the budget, leaving 64 blocks of 4 x 1 MiB: a
+			// window of S/16 and 60 of the 64 expander blocks.
 			regime: "batch",
-			stdout: []string{`"expander_blocks": 64`, `"window_blocks": 6`, `"seal_flags": "--parallel 4 --batch 4 --dram 280MiB --out DIR-ON-NVME"`,
+			stdout: []string{`"expander_blocks": 60`, `"window_blocks": 4`, `"seal_flags": "--parallel 4 --batch 4 --dram 256MiB --out DIR-ON-NVME"`,
 				`"batch_size": 4`, `"batches": 1`, `"records_per_page": 32`, `"batch_candidates"`},
 		},
 		{

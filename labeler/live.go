@@ -22,8 +22,9 @@ type LiveCounts struct {
 	// Spill counters (zero without the spill tier): blocks dropped from
 	// DRAM once written and promoted back at layer turnovers, parent labels
 	// read from spilled parts of layers, pages the hashing reached before
-	// the prefetcher.
-	Demotions, Promotions, ColdReads, LatePages uint64
+	// the prefetcher, pages read from the device for spilled labels, and
+	// bytes batches wrote to their spill files.
+	Demotions, Promotions, ColdReads, LatePages, PagesRead, SpillFileBytes uint64
 }
 
 func (l *Live) attach(p *pool.Pool, spill *spillConfig) {
@@ -45,6 +46,7 @@ func (l *Live) Counts() LiveCounts {
 	if sp := l.spill; sp != nil {
 		c.Demotions, c.Promotions = sp.counters.Demotions.Load(), sp.counters.Promotions.Load()
 		c.ColdReads, c.LatePages = sp.counters.ColdReads.Load(), sp.counters.LatePages.Load()
+		c.PagesRead, c.SpillFileBytes = sp.counters.PrefetchedPages.Load(), sp.counters.SpillWriteBytes.Load()
 	}
 	return c
 }

@@ -26,7 +26,8 @@
 //     second figure is rate(pc1_nodes_labeled_total[1m]); no gauge is kept.
 //   - pc1_pool_size_bytes, pc1_pool_in_use_bytes (with a Live).
 //   - pc1_spill_demotions_total, pc1_spill_promotions_total,
-//     pc1_spill_cold_reads_total, pc1_spill_late_pages_total (with a Live;
+//     pc1_spill_cold_reads_total, pc1_spill_late_pages_total,
+//     pc1_spill_pages_read_total, pc1_spill_file_bytes_written_total (with a Live;
 //     zero without the spill tier).
 //   - pc1_rss_anon_bytes and pc1_layer_page_cache_bytes (with Files): the
 //     two parts of the DRAM the report's dram_peak_bytes adds up (sampled

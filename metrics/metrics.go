@@ -80,7 +80,7 @@ type Metrics struct {
 	// mu serializes scrapes: mincore over large layer files is not free,
 	// and the spill counters' high-water marks are updated here.
 	mu    sync.Mutex
-	spill [4]uint64 // demotions, promotions, cold reads, late pages
+	spill [6]uint64 // demotions, promotions, cold reads, late pages, pages read, spill-file bytes
 }
 
 type sectorState struct {
@@ -100,7 +100,7 @@ var (
 		"Size of the shared block pool; 0 when no batch is running.", nil, nil)
 	descPoolInUse = prometheus.NewDesc("pc1_pool_in_use_bytes",
 		"Pool bytes held by jobs now.", nil, nil)
-	descSpill = [4]*prometheus.Desc{
+	descSpill = [6]*prometheus.Desc{
 		prometheus.NewDesc("pc1_spill_demotions_total",
 			"Blocks dropped from DRAM once written (spill tier).", nil, nil),
 		prometheus.NewDesc("pc1_spill_promotions_total",
@@ -109,6 +109,10 @@ var (
 			"Parent labels read from spilled parts of layers (spill tier).", nil, nil),
 		prometheus.NewDesc("pc1_spill_late_pages_total",
 			"Spilled 4 KiB pages the hashing reached before the prefetcher (spill tier).", nil, nil),
+		prometheus.NewDesc("pc1_spill_pages_read_total",
+			"4 KiB pages read from the device with O_DIRECT for spilled labels (spill tier; for a batch, one page serves all its sectors).", nil, nil),
+		prometheus.NewDesc("pc1_spill_file_bytes_written_total",
+			"Bytes batches wrote to their spill files (spill tier; single sectors read their layer files and write none).", nil, nil),
 	}
 	descRSSAnon = prometheus.NewDesc("pc1_rss_anon_bytes",
 		"Anonymous resident memory of the process (RssAnon in /proc/self/status): the pool's DRAM and everything else the process allocated.", nil, nil)
@@ -241,7 +245,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descPoolSize, prometheus.GaugeValue, float64(c.PoolBytes))
 		ch <- prometheus.MustNewConstMetric(descPoolInUse, prometheus.GaugeValue, float64(c.PoolInUseBytes))
 		// Live reads zero once the batch ends; a counter must not go back.
-		for i, v := range [4]uint64{c.Demotions, c.Promotions, c.ColdReads, c.LatePages} {
+		for i, v := range [6]uint64{c.Demotions, c.Promotions, c.ColdReads, c.LatePages, c.PagesRead, c.SpillFileBytes} {
 			m.spill[i] = max(m.spill[i], v)
 			ch <- prometheus.MustNewConstMetric(descSpill[i], prometheus.CounterValue, float64(m.spill[i]))
 		}

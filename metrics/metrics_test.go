@@ -231,6 +231,11 @@ func TestBatch(t *testing.T) {
 	require.Zero(t, value(t, fams, "pc1_pool_size_bytes", ""), "the pool is gone with the batch")
 	require.Equal(t, coldReads, value(t, fams, "pc1_spill_cold_reads_total", ""), "counters keep their value after the batch")
 	require.Positive(t, value(t, fams, "pc1_spill_demotions_total", ""))
+	require.Equal(t, float64(res.Spill.PrefetchedPages), value(t, fams, "pc1_spill_pages_read_total", ""))
+	// The two sectors spill as one batch, through spill files.
+	require.Equal(t, 2, res.Spill.Lanes)
+	require.Positive(t, res.Spill.SpillWriteBytes)
+	require.Equal(t, float64(res.Spill.SpillWriteBytes), value(t, fams, "pc1_spill_file_bytes_written_total", ""))
 	require.Equal(t, float64(budget), value(t, fams, "pc1_dram_budget_bytes", ""))
 }
 

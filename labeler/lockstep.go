@@ -122,19 +122,18 @@ func groupSectors(starts []sectorStart, k int) [][]int {
 }
 
 // kernelName names the hashing kernel for Result.Kernel.
-func kernelName(k int, shaNI bool) string {
+func kernelName(k, hashers int, shaNI bool) string {
 	switch {
 	case !shaNI:
 		return "portable"
 	case k == 1:
 		return "sha-ni"
 	}
-	if k > maxStreams {
-		// Hashed by kernels of up to maxStreams streams, on subgroups.
-		groups := (k + maxStreams - 1) / maxStreams
-		return fmt.Sprintf("sha-ni x%d (batch of %d)", (k+groups-1)/groups, k)
+	g := batchSubgroups(k, hashers)
+	if g == 1 {
+		return fmt.Sprintf("sha-ni x%d", k)
 	}
-	return fmt.Sprintf("sha-ni x%d", k)
+	return fmt.Sprintf("sha-ni x%d (batch of %d on %d cores)", (k+g-1)/g, k, min(g, max(hashers, 1)))
 }
 
 // laneIO moves one lane's labels between a batch's blocks, where they are

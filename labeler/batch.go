@@ -134,7 +134,7 @@ func newBatchLabeler(lanes []*lane, useSHANI bool, hashers int) (*batchLabeler, 
 	if g.planN, err = newMultiPlan(l0.orderLayerN[:]); err != nil {
 		return nil, err
 	}
-	subgroups := batchSubgroups(k, hashers)
+	subgroups := (k + maxStreams - 1) / maxStreams
 	bound := func(j int) int { return j * k / subgroups }
 	h := max(1, min(hashers, subgroups))
 	for i := range h {
@@ -155,16 +155,6 @@ func newBatchLabeler(lanes []*lane, useSHANI bool, hashers int) (*batchLabeler, 
 		}
 	}
 	return g, nil
-}
-
-// batchSubgroups is how many kernel calls hash a node of a batch of k
-// sectors that may use hashers cores: at least one per core, so that a
-// batch of 4 on two cores hashes 2 + 2 on both (two 2-stream kernels at
-// 1.3 x a core each beat one 4-stream kernel's 1.6 x: a batch of 4 that
-// took one core labeled 556K labels/s spilling at 1.1 x S in the default
-// bench), and at most maxStreams sectors each.
-func batchSubgroups(k, hashers int) int {
-	return max((k+maxStreams-1)/maxStreams, min(max(hashers, 1), k))
 }
 
 // cores is how many cores the batch hashes on.

@@ -122,18 +122,19 @@ func groupSectors(starts []sectorStart, k int) [][]int {
 }
 
 // kernelName names the hashing kernel for Result.Kernel.
-func kernelName(k, hashers int, shaNI bool) string {
+func kernelName(k int, shaNI bool) string {
 	switch {
 	case !shaNI:
 		return "portable"
 	case k == 1:
 		return "sha-ni"
 	}
-	g := batchSubgroups(k, hashers)
-	if g == 1 {
-		return fmt.Sprintf("sha-ni x%d", k)
+	if k > maxStreams {
+		// Hashed by kernels of up to maxStreams streams, on subgroups.
+		groups := (k + maxStreams - 1) / maxStreams
+		return fmt.Sprintf("sha-ni x%d (batch of %d)", (k+groups-1)/groups, k)
 	}
-	return fmt.Sprintf("sha-ni x%d (batch of %d on %d cores)", (k+g-1)/g, k, min(g, max(hashers, 1)))
+	return fmt.Sprintf("sha-ni x%d", k)
 }
 
 // laneIO moves one lane's labels between a batch's blocks, where they are

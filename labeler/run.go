@@ -69,7 +69,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		BlockSize:  cfg.BlockSize,
 		ArenaBytes: arena.Bytes(),
 		Lockstep:   k,
-		Kernel:     kernelName(k, max(1, HashingCores()/p.Jobs()), shaNI),
+		Kernel:     kernelName(k, shaNI),
 	}
 	if warning != "" {
 		res.Warnings = append(res.Warnings, warning)
@@ -285,7 +285,7 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 	if len(js.lanes) > 1 {
 		// A batch alone on the machine hashes on every core; batches
 		// that share it, on their share.
-		hashers := max(1, HashingCores()/r.pool.Jobs())
+		hashers := max(1, cap(r.cores)/r.pool.Jobs())
 		if js.group, err = newBatchLabeler(js.lanes, r.shaNI, hashers); err != nil {
 			return err
 		}

@@ -296,6 +296,9 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 	if r.spill != nil {
 		sp, err := r.newSpillPlacer(ctx, js, j)
 		if err != nil {
+			if js.io != nil {
+				js.io.close() // its defer below is not registered yet
+			}
 			return err
 		}
 		defer sp.close()

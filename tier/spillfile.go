@@ -74,6 +74,15 @@ func (l SpillLayout) stripe(p uint64) (int, int64) {
 	return int(p % s), int64(p/s) * PageSize
 }
 
+// firstInStripe is the offset, in stripe s's file, of the first page from
+// page first on that lies in stripe s: where a run of pages starting at
+// first begins in that stripe.
+func (l SpillLayout) firstInStripe(first uint64, s int) int64 {
+	n := uint64(l.Stripes)
+	_, off := l.stripe(first + (uint64(s)+n-first%n)%n)
+	return off
+}
+
 // CheckSpillDir reports whether dir can hold spill files: it exists, is a
 // directory, is writable, and its filesystem takes O_DIRECT reads and
 // writes (the spill tier reads and writes nothing through the page cache).
@@ -285,7 +294,7 @@ func (io *blockIO) write(sf *spillFiles, b int, block []byte) error {
 			if counts[s] == 0 {
 				continue
 			}
-			_, off := l.stripe(first + uint64((s-int(first%uint64(l.Stripes))+l.Stripes)%l.Stripes))
+			off := l.firstInStripe(first, s)
 			buf := io.stage[s*spillStagePages*PageSize:][:counts[s]*PageSize]
 			if err := sf.pwrite(s, buf, off); err != nil {
 				return err
@@ -313,7 +322,7 @@ func (io *blockIO) read(sf *spillFiles, b int, block []byte) error {
 			if counts[s] == 0 {
 				continue
 			}
-			_, off := l.stripe(first + uint64((s-int(first%uint64(l.Stripes))+l.Stripes)%l.Stripes))
+			off := l.firstInStripe(first, s)
 			if err := sf.pread(s, io.stage[s*spillStagePages*PageSize:][:counts[s]*PageSize], off); err != nil {
 				return err
 			}

@@ -662,14 +662,24 @@ func (p *planner) coldReadCPU() float64 {
 		return c
 	}
 	var c float64
+	loaded := true
 	for _, d := range p.in.Devices {
-		dc := d.SpillCPUSecondsPerRead
+		dc := d.HashCPUSecondsPerRead
+		if dc == 0 {
+			loaded = false
+			dc = d.SpillCPUSecondsPerRead
+		}
 		if dc == 0 {
 			dc = d.MissKernelCPUSecondsPerRead
 		}
 		c = max(c, dc)
 	}
-	p.step("CPU per page read c = %s (largest measured CPU per spill-path page over the devices)", micros(c))
+	if loaded && len(p.in.Devices) > 0 {
+		p.step("CPU per page read c = %s (largest over the devices of the hashing a spill-path read took from %d threads hashing at full speed: every cost of a read on the hashing cores, the kernel's and the interrupts' too, which the process's own CPU time does not see)",
+			micros(c), p.in.Devices[0].LoadThreads)
+	} else {
+		p.step("CPU per page read c = %s (largest measured CPU per spill-path page over the devices)", micros(c))
+	}
 	return c
 }
 
@@ -933,11 +943,16 @@ func (p *planner) deviceRate() float64 {
 	best := map[uint64]float64{}
 	var order []uint64
 	for _, d := range p.in.Devices {
-		p.step("device %s (%s, dev %d:%d, %s): %s random 4 KiB reads/s at depth %d, %s kernel CPU/read; page-cache misses %s/s at %s kernel + %s user CPU/read; spill path (O_DIRECT through the tier's reader, %s, %d readers at once) %s pages/s at %s CPU/page; sequential %s/s",
+		loaded := ""
+		if d.LoadThreads > 0 {
+			loaded = fmt.Sprintf(" (process CPU); with %d threads hashing meanwhile %s pages/s, %s of hashing lost per page",
+				d.LoadThreads, measure.HumanRate(d.LoadedSpillReadsPerSecond), micros(d.HashCPUSecondsPerRead))
+		}
+		p.step("device %s (%s, dev %d:%d, %s): %s random 4 KiB reads/s at depth %d, %s kernel CPU/read; page-cache misses %s/s at %s kernel + %s user CPU/read; spill path (O_DIRECT through the tier's reader, %s, %d readers at once) %s pages/s at %s CPU/page%s; sequential %s/s",
 			d.Dir, d.FSType, unix.Major(d.Device), unix.Minor(d.Device), directName(d.Direct), measure.HumanRate(d.RandomReadsPerSecond), d.QueueDepth,
 			micros(d.KernelCPUSecondsPerRead), measure.HumanRate(d.MissReadsPerSecond), micros(d.MissKernelCPUSecondsPerRead),
 			micros(d.MissUserCPUSecondsPerRead), d.SpillEngine, max(1, d.SpillStreams),
-			measure.HumanRate(d.SpillReadsPerSecond), micros(d.SpillCPUSecondsPerRead), humanize.IBytes(uint64(d.SeqReadBytesPerSecond)))
+			measure.HumanRate(d.SpillReadsPerSecond), micros(d.SpillCPUSecondsPerRead), loaded, humanize.IBytes(uint64(d.SeqReadBytesPerSecond)))
 		p.r.Warnings = append(p.r.Warnings, d.Warnings...)
 		if d.InMemory && len(d.Warnings) == 0 {
 			p.warn("%s is on %s: spilled labels there still live in DRAM", d.Dir, d.FSType)

@@ -808,3 +808,48 @@ func TestPlanBatchInvalidInput(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanColdReadCPU: the CPU a read costs is the hashing it takes away
+// when the probe measured that (it sees the kernel's share, which the
+// process's own CPU time misses), the process's spill-path CPU otherwise,
+// the largest over the devices, and a given figure over both.
+func TestPlanColdReadCPU(t *testing.T) {
+	g64m, err := sdr.NewGraph(64*mib, [32]byte{}, sdr.APIVersion1_1)
+	require.NoError(t, err)
+	loaded := func(dir string, dev uint64, lost float64) tier.DeviceSpeed {
+		d := testDevice(dir, dev, 200e3)
+		d.LoadThreads, d.LoadedSpillReadsPerSecond, d.HashCPUSecondsPerRead = 2, 120e3, lost
+		return d
+	}
+	for _, tc := range []struct {
+		name    string
+		devices []tier.DeviceSpeed
+		given   float64
+		want    float64
+		says    string
+	}{
+		{"process CPU only", []tier.DeviceSpeed{testDevice("/a", 1, 200e3)}, 0, 10e-6, "largest measured CPU per spill-path page"},
+		{"hashing lost", []tier.DeviceSpeed{loaded("/a", 1, 14e-6)}, 0, 14e-6, "from 2 threads hashing at full speed"},
+		{"largest over devices", []tier.DeviceSpeed{loaded("/a", 1, 4e-6), loaded("/b", 2, 7e-6)}, 0, 7e-6, "from 2 threads hashing"},
+		{"one device not loaded", []tier.DeviceSpeed{loaded("/a", 1, 4e-6), testDevice("/b", 2, 200e3)}, 0, 10e-6, "largest measured CPU per spill-path page"},
+		{"given wins", []tier.DeviceSpeed{loaded("/a", 1, 14e-6)}, 3e-6, 3e-6, "(given)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Make(Input{Graph: g64m, Layers: 2, Sectors: 64, RAM: 256 * mib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA,
+				Devices: tc.devices, ColdReadCPUSeconds: tc.given, Batch: 64})
+			require.NoError(t, err)
+			require.Equal(t, RegimeBatch, r.Regime, r.String())
+			require.Equal(t, tc.want, r.Spill.ColdReadCPUSeconds)
+			require.Contains(t, strings.Join(r.Arithmetic, "\n"), tc.says)
+		})
+	}
+	// More CPU per read, slower: the CPU bound is what moves.
+	slow, err := Make(Input{Graph: g64m, Layers: 2, Sectors: 64, RAM: 256 * mib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA,
+		Devices: []tier.DeviceSpeed{loaded("/a", 1, 14e-6)}, Batch: 64})
+	require.NoError(t, err)
+	fast, err := Make(Input{Graph: g64m, Layers: 2, Sectors: 64, RAM: 256 * mib, Reserve: sizePtr(0), Cores: 2, SHA: testSHA,
+		Devices: []tier.DeviceSpeed{loaded("/a", 1, 2e-6)}, Batch: 64})
+	require.NoError(t, err)
+	require.Less(t, slow.Spill.CPUBoundNodesPerSecond, fast.Spill.CPUBoundNodesPerSecond)
+	require.Equal(t, slow.Spill.DeviceBoundNodesPerSecond, fast.Spill.DeviceBoundNodesPerSecond)
+}

@@ -32,6 +32,11 @@ type ProbeOptions struct {
 	// (default 1): a batch's spilling jobs have one each, and the device
 	// serves N readers at the tier's depth at another rate than one.
 	Streams int
+	// LoadThreads, when above 0, adds a phase in which that many threads
+	// hash SHA-256 while the spill path reads, as a spilling batch's
+	// hashers do (DeviceSpeed.HashCPUSecondsPerRead). It takes half of
+	// Duration on top.
+	LoadThreads int
 
 	// buffered skips O_DIRECT, so tests reach the fallback on kernels
 	// whose tmpfs accepts O_DIRECT (Linux 6.6 and later).
@@ -93,6 +98,17 @@ type DeviceSpeed struct {
 	// SpillStreams how many readers read at once.
 	SpillEngine  string `json:"spill_engine"`
 	SpillStreams int    `json:"spill_streams"`
+	// HashCPUSecondsPerRead is the hashing one spill-path read takes away
+	// from LoadThreads threads hashing at full speed, in core-seconds:
+	// threads x (1 - hashes with the reads / hashes without) / reads per
+	// second. Unlike SpillCPUSecondsPerRead (this process's getrusage) it
+	// counts what the kernel spends on the reads outside the process
+	// (interrupts, and on a virtual machine the virtio path), which on the
+	// development VM is most of it. LoadedSpillReadsPerSecond is the read
+	// rate meanwhile; zero fields: no loaded phase (ProbeOptions.LoadThreads).
+	LoadThreads               int     `json:"load_threads,omitempty"`
+	LoadedSpillReadsPerSecond float64 `json:"loaded_spill_reads_per_second,omitempty"`
+	HashCPUSecondsPerRead     float64 `json:"hash_cpu_seconds_per_read,omitempty"`
 	// Warnings say what makes the figures less than a device's (tmpfs, no
 	// O_DIRECT).
 	Warnings []string `json:"warnings,omitempty"`
@@ -188,19 +204,38 @@ func ProbeDevice(ctx context.Context, dir string, opts ProbeOptions) (DeviceSpee
 	ds.MissUserCPUSecondsPerRead = m.userPerRead()
 	if ds.Direct {
 		streams := max(1, opts.Streams)
-		speeds := make([]ReaderSpeed, streams)
-		errs := make([]error, streams)
-		var wg sync.WaitGroup
-		for i := range streams {
-			wg.Go(func() {
-				speeds[i], errs[i] = ProbeDeviceReader(ctx, path, ReaderProbeOptions{
-					Reader: DeviceReaderOptions{Engine: opts.Engine, Depth: coldDepth}, Batch: coldSubmit, Duration: 2 * phase,
+		spillPath := func(d time.Duration) ([]ReaderSpeed, error) {
+			speeds := make([]ReaderSpeed, streams)
+			errs := make([]error, streams)
+			var wg sync.WaitGroup
+			for i := range streams {
+				wg.Go(func() {
+					speeds[i], errs[i] = ProbeDeviceReader(ctx, path, ReaderProbeOptions{
+						Reader: DeviceReaderOptions{Engine: opts.Engine, Depth: coldDepth}, Batch: coldSubmit, Duration: d,
+					})
 				})
-			})
+			}
+			wg.Wait()
+			return speeds, errors.Join(errs...)
 		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
+		speeds, err := spillPath(2 * phase)
+		if err != nil {
 			return fail(err)
+		}
+		if opts.LoadThreads > 0 {
+			h, err := probeHashLoad(ctx, opts.LoadThreads, opts.Duration/2, func(d time.Duration) (uint64, time.Duration, error) {
+				start := time.Now()
+				loaded, err := spillPath(d)
+				var reads uint64
+				for _, rs := range loaded {
+					reads += rs.Reads
+				}
+				return reads, time.Since(start), err
+			})
+			if err != nil {
+				return fail(err)
+			}
+			ds.LoadThreads, ds.LoadedSpillReadsPerSecond, ds.HashCPUSecondsPerRead = opts.LoadThreads, h.reads, h.lostPerRead()
 		}
 		// Each stream's CPU figure is the whole process's over its own
 		// reads: the process's CPU per read is 1 / sum(1 / figure).

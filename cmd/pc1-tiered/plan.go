@@ -130,7 +130,9 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 	if *batch > 0 {
 		jobs = (*sectors + *batch - 1) / *batch
 	}
-	popts := tier.ProbeOptions{Duration: *probeTime, Streams: max(1, jobs)}
+	// The reads' cost to the hashing is measured with as many threads
+	// hashing as the plan's cores would, as far as this machine has them.
+	popts := tier.ProbeOptions{Duration: *probeTime, Streams: max(1, jobs), LoadThreads: min(*cores, runtime.NumCPU(), *sectors)}
 	if popts.Engine, err = tier.ParseEngine(*spillEngine); err != nil {
 		return usagef("--spill-engine: %v", err)
 	}

@@ -103,13 +103,14 @@ var BatchMultiples = []float64{1.2, 1.1, 0.5}
 // The points: all-DRAM, the batch's pool default (2 x S per sector: one
 // job's pool has no sharing); DRAM budgets of BatchMultiples x S per
 // sector, below the pool minimum, which spill to spill files (tier.PlanSpill
-// keeps a window of S/16 and then the expander layer: with the default
-// spill block, 64 a layer, 1.1 and 1.2 hold all the expander and 0.5 about
-// 7/16 of it; with fewer blocks a layer, 1.1 x S may round down to less
-// than the expander and its window); then all on the device, a
+// keeps a window of S/16 and then the expander layer, after the batch's
+// reader and packer buffers: with the default spill block, 64 a layer,
+// 1.2 holds all the expander, 1.1 all of it for a batch of 64 and 60 of
+// 64 blocks for a batch of 4 (24 MiB of buffers weigh more per sector),
+// 0.5 about 7/16 of it); then all on the device, a
 // window only, the smallest budget that gives the batch a couple of
 // blocks (two, or one when S/16 is a single block; left out when that is
-// more than 0.1 x S per sector). A budget below one block of the batch is
+// more than 0.1 x S per sector) besides its reader and packer buffers. A budget below one block of the batch is
 // left out (tiny sectors of a block or two). Fewer than two sectors is no
 // batch: no points.
 func BatchSweep(sectorSize uint64, batch int, blockSize uint64) []SweepSpec {
@@ -132,9 +133,21 @@ func BatchSweep(sectorSize uint64, batch int, blockSize uint64) []SweepSpec {
 	// the window those first).
 	blocks := min(2, max(1, sectorSize/blockSize/16))
 	if 10*blocks*blockSize <= sectorSize {
-		pts = append(pts, SweepSpec{Label: "batch device", DRAMBudget: blocks * b * blockSize, Batch: batch})
+		pts = append(pts, SweepSpec{Label: "batch device", DRAMBudget: windowBudget(blocks*b*blockSize, batch, blockSize), Batch: batch})
 	}
 	return pts
+}
+
+// windowBudget is the DRAM budget that leaves a spilling batch blocks
+// bytes for its blocks: the labeler takes the batch's reader and packer
+// buffers off a budget first, unless they would be more than a quarter of
+// it (labeler.SpillOverheadBytes), so the budget carries them too when
+// they are at most a third of the blocks.
+func windowBudget(blocks uint64, batch int, blockSize uint64) uint64 {
+	if ov := labeler.SpillOverheadBytes(batch, blockSize); 3*ov <= blocks {
+		return blocks + ov
+	}
+	return blocks
 }
 
 // config is base with the point's DRAM setting and group size.

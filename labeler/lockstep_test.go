@@ -647,3 +647,57 @@ func BenchmarkGroupLabelRange(b *testing.B) {
 		})
 	}
 }
+
+// TestBatchedParallel: a seal told nothing takes k sectors a core for the
+// widest k <= 4 its sectors allow and whose default pool fits the memory,
+// and nothing when it was told anything about parallelism, grouping or
+// DRAM, or when there is no multi-stream kernel.
+func TestBatchedParallel(t *testing.T) {
+	const s = 64 << 10
+	g, err := sdr.NewGraph(s, sdr.Proofs()[5].PorepID(), sdr.APIVersion1_1)
+	require.NoError(t, err)
+	cores := HashingCores()
+	// The default pool of n batches of k sectors: (3n+1)/2 x k x S.
+	pool := func(k int) uint64 { n := uint64(cores); return (3*n + 1) * uint64(k) * s / 2 }
+	plenty := uint64(1) << 40
+	for _, tc := range []struct {
+		name    string
+		sectors int
+		opts    Options
+		mem     uint64
+		want    int // sectors a core; 0: no change
+	}{
+		{name: "four a core", sectors: 4*cores + 1, mem: plenty, want: 4},
+		{name: "three a core: the sectors allow no more", sectors: 3 * cores, mem: plenty, want: 3},
+		{name: "two a core", sectors: 2 * cores, mem: plenty, want: 2},
+		{name: "fewer than two a core", sectors: 2*cores - 1, mem: plenty},
+		{name: "memory fits threes' pool, not fours'", sectors: 8 * cores, mem: pool(3), want: 3},
+		{name: "memory fits no batch", sectors: 8 * cores, mem: pool(2) - 1},
+		{name: "parallel given", sectors: 8 * cores, opts: Options{Parallel: cores}, mem: plenty},
+		{name: "batch given", sectors: 8 * cores, opts: Options{Batch: 2}, mem: plenty},
+		{name: "lockstep given", sectors: 8 * cores, opts: Options{Lockstep: 2}, mem: plenty},
+		{name: "DRAM given", sectors: 8 * cores, opts: Options{DRAMBudget: 1 << 30}, mem: plenty},
+		{name: "pool size given", sectors: 8 * cores, opts: Options{PoolSize: 1 << 30}, mem: plenty},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Config{Graph: g, Layers: 2, Options: tc.opts}
+			for i := range tc.sectors {
+				c.Sectors = append(c.Sectors, Sector{ReplicaID: replicaID(i)})
+			}
+			got := c.BatchedParallel(tc.mem)
+			if !multiSHANI() {
+				require.Zero(t, got, "no multi-stream kernels: nothing to batch for")
+				return
+			}
+			require.Equal(t, tc.want*cores, got)
+			if got > 0 {
+				// The labeler then picks that grouping by itself.
+				c.Parallel = got
+				require.NoError(t, c.validate())
+				k, err := c.groupSize(cores, true)
+				require.NoError(t, err)
+				require.Equal(t, tc.want, k)
+			}
+		})
+	}
+}

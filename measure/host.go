@@ -50,3 +50,18 @@ func cpuHasSHAExtensions() bool {
 	}
 	return slices.Contains(cpus[0].Flags, "sha_ni") || slices.Contains(cpus[0].Flags, "sha2")
 }
+
+// MemAvailableBytes is the kernel's estimate of the memory that can be
+// allocated without swapping (MemAvailable in /proc/meminfo), or 0 when
+// it cannot be read.
+func MemAvailableBytes() uint64 {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return 0
+	}
+	mi, err := fs.Meminfo()
+	if err != nil || mi.MemAvailableBytes == nil {
+		return 0
+	}
+	return *mi.MemAvailableBytes
+}

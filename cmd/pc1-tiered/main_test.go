@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/pc1-tiered/pc1-tiered/labeler"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/stretchr/testify/require"
 )
@@ -181,5 +184,42 @@ func TestBadInput(t *testing.T) {
 			}
 			requireNoOutput(t, tc.args)
 		})
+	}
+}
+
+// TestSealChoosesBatches: a seal told nothing about parallelism gives each
+// core a batch of its sectors when they and the memory allow, says so, and
+// writes the same layer files as one sector a core.
+func TestSealChoosesBatches(t *testing.T) {
+	cache := t.TempDir()
+	cores := labeler.HashingCores()
+	n := 4 * cores
+	seal := func(extra ...string) (string, string, string) {
+		out := t.TempDir()
+		args := append([]string{"seal", "--sector-size", "2KiB", "--sectors", strconv.Itoa(n), "--layers", "2", "--out", out, "--cache-dir", cache}, extra...)
+		code, stdout, stderr := runCLI(t, nil, args...)
+		require.Equal(t, 0, code, stderr)
+		return out, stdout, stderr
+	}
+	chosen, stdout, stderr := seal()
+	alone, stdoutAlone, stderrAlone := seal("--parallel", strconv.Itoa(cores))
+	require.NotContains(t, stderrAlone, "hash at once", "--parallel given: nothing chosen")
+	require.Contains(t, stdoutAlone, "lockstep 1")
+	if !strings.Contains(stdoutAlone, "sha-ni") {
+		require.NotContains(t, stderr, "hash at once", "no SHA extensions: no batches to choose")
+		return
+	}
+	require.Contains(t, stderr, fmt.Sprintf("pc1-tiered: %d sectors hash at once, a batch of 4 on each of %d cores", n, cores))
+	require.Contains(t, stderr, fmt.Sprintf("--parallel %d for one sector a core", cores))
+	require.Contains(t, stdout, "sha-ni x4")
+	for i := range n {
+		for l := 1; l <= 2; l++ {
+			name := filepath.Join(fmt.Sprintf("sector-%d", i), sdr.LayerFileName(l))
+			want, err := os.ReadFile(filepath.Join(alone, name))
+			require.NoError(t, err)
+			got, err := os.ReadFile(filepath.Join(chosen, name))
+			require.NoError(t, err)
+			require.Equal(t, want, got, name)
+		}
 	}
 }

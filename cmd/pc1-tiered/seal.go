@@ -11,8 +11,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/labeler"
+	"github.com/pc1-tiered/pc1-tiered/measure"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/pc1-tiered/pc1-tiered/sealer"
 	"github.com/pc1-tiered/pc1-tiered/tier"
@@ -38,7 +40,7 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 	cacheDir := fs.String("cache-dir", "", "parent cache directory (default $FIL_PROOFS_PARENT_CACHE or /var/tmp/filecoin-parents)")
 	poolSize := fs.String("pool-size", "", "pool size, e.g. 96GiB (default $MEM_POOL_SIZE, else (3N+1)/2 x sector size)")
 	blockSize := fs.String("block-size", "", "pool block size (default sector size / 16, at most 32MiB)")
-	parallel := fs.Int("parallel", 0, "sectors hashing at once, the pool's N (default: number of cores)")
+	parallel := fs.Int("parallel", 0, "sectors hashing at once, the pool's N (default: the cores, or with SHA-NI, no --batch, --dram or pool size and at least two sectors a core, up to 4 a core as the memory available allows, so that each core hashes a batch)")
 	dram := fs.String("dram", "", "DRAM budget for the whole seal, e.g. 200GiB (default $PC1_DRAM; below (N+1) x sector size the spill tier reads cold labels from the layer files, so put --out on NVMe)")
 	hugetlb := fs.Bool("hugetlb", false, "use reserved MAP_HUGETLB pages for the DRAM arena (falls back to transparent hugepages)")
 	spillEngine := fs.String("spill-engine", "auto", "how the spill tier reads spilled labels with O_DIRECT: auto (io_uring where the host allows it, else pread), io_uring or pread")
@@ -135,6 +137,7 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 		}
 	}
 
+	chooseParallel(e, &cfg)
 	obs, err := startObservers(ctx, e, &cfg, *metricsAddr, *logFormat)
 	if err != nil {
 		return err
@@ -168,6 +171,33 @@ func runSeal(ctx context.Context, e *env, args []string) (err error) {
 		}
 	}
 	return nil
+}
+
+// sealMemoryReserve is the memory chooseParallel leaves to the system and
+// the Go runtime besides the parent cache.
+const sealMemoryReserve = 2 << 30
+
+// chooseParallel lets a seal told nothing about parallelism, grouping or
+// DRAM hash enough sectors at once for the multi-stream kernels (k a
+// core, labeler.Config.BatchedParallel) when their default pool fits in
+// the memory available now, less the parent cache (it must stay in the
+// page cache) and a reserve, and says so; else it leaves one sector a
+// core.
+func chooseParallel(e *env, cfg *labeler.Config) {
+	avail := measure.MemAvailableBytes()
+	cache := cfg.Graph.Nodes() * sdr.ParentCacheBytesPerNode
+	if avail < cache+sealMemoryReserve {
+		return
+	}
+	mem := avail - cache - sealMemoryReserve
+	p := cfg.BatchedParallel(mem)
+	if p == 0 {
+		return
+	}
+	cfg.Parallel = p
+	k := p / labeler.HashingCores()
+	fmt.Fprintf(e.stderr, "pc1-tiered: %d sectors hash at once, a batch of %d on each of %d cores (multi-stream SHA-NI kernels; their pool fits in the %s available less the parent cache and %s); --parallel %d for one sector a core\n",
+		p, k, labeler.HashingCores(), humanize.IBytes(avail), humanize.IBytes(sealMemoryReserve), labeler.HashingCores())
 }
 
 // sealReplicaIDs returns the replica ids given on the command line, or n
@@ -344,6 +374,7 @@ func sealInputs(ctx context.Context, e *env, spec graphSpec, cfg labeler.Config,
 		}
 		cfg.Sectors = append(cfg.Sectors, labeler.Sector{Dir: dir})
 	}
+	chooseParallel(e, &cfg)
 	obs, err := startObservers(ctx, e, &cfg, metricsAddr, logFormat)
 	if err != nil {
 		return err

@@ -44,7 +44,11 @@
 //     devices), both measured by the device probe on the spill tier's own
 //     path (tier.DeviceSpeed.SpillReadsPerSecond: random 4 KiB pages read
 //     with O_DIRECT through the tier's DeviceReader, io_uring where the
-//     host allows, at the prefetcher's depth and batch). Per layer kind the CPU bound
+//     host allows, at the prefetcher's depth and batch); c is the hashing
+//     a read takes away from threads hashing meanwhile
+//     (tier.DeviceSpeed.HashCPUSecondsPerRead), which counts the kernel's
+//     and the interrupts' share of a read, not only the process's CPU
+//     time (on the development VM 9 us against 2). Per layer kind the CPU bound
 //     C' / (1/v_core + reads x c) and the device bound R / reads combine
 //     as (cpu^-4 + dev^-4)^(-1/4): the smaller where they are far apart,
 //     below both where they are close, since then each resource waits on

@@ -25,7 +25,8 @@ import (
 // subgroup: the nodes go by in chunks of batchChunkNodes; the job's
 // goroutine works out a chunk's parent addresses (the spill tier hands
 // cold ones over in order, to one reader), then every hasher labels its
-// lanes of the chunk, node by node, and the chunk ends when all have.
+// lanes of the chunk, node by node; helpers may lag the job by one chunk
+// (labelAhead), and the job waits for all of them at a block's end.
 // Lanes are independent (a label depends only on its own lane's labels),
 // so the hashers share nothing but the addresses and the records they
 // read.
@@ -42,10 +43,11 @@ type batchLabeler struct {
 	// reset as the lanes swap them between layers; lane 0's also serve the
 	// batch's parent addresses (their offset is 0).
 	cur, prev []*layerView
-	// chunk[i] holds lane 0's message halves for node first+i of the
-	// chunk being labeled: its parents' addresses, then lane 0's header
-	// and padding.
-	chunk []*[halfSlots]uintptr
+	// chunks[c%2][i] holds lane 0's message halves for node first+i of
+	// chunk c: its parents' addresses, then lane 0's header and padding.
+	// Two, so that the job can work out chunk c+1 while a helper still
+	// labels chunk c.
+	chunks [2][]*[halfSlots]uintptr
 	// plan is plan1 in layer 1, planN after.
 	plan         *multiPlan
 	plan1, planN multiPlan
@@ -65,10 +67,11 @@ type batchLabeler struct {
 // batch holds; a helper parks after spinning spinBeforePark without work
 // (the job is writing, waiting for the pool, or done).
 type chunkSync struct {
-	// seq is the number of chunks published; first and n describe the
-	// last one (written before seq moves, read after).
+	// seq is the number of chunks published; first[c%2] and n[c%2]
+	// describe chunk c (written before seq moves, read after; not
+	// rewritten until every helper has finished chunk c).
 	seq      atomic.Uint64
-	first, n atomic.Uint64
+	first, n [2]atomic.Uint64
 	// done counts the helpers' finished chunks, over the batch's life.
 	done    atomic.Uint64
 	stopped atomic.Bool
@@ -122,10 +125,12 @@ func newBatchLabeler(lanes []*lane, useSHANI bool, hashers int) (*batchLabeler, 
 		g.nls = append(g.nls, ln.nl)
 	}
 	l0 := g.nls[0]
-	for range batchChunkNodes {
-		a := new([halfSlots]uintptr)
-		*a = l0.addrs[0] // lane 0's header and padding slots
-		g.chunk = append(g.chunk, a)
+	for c := range g.chunks {
+		for range batchChunkNodes {
+			a := new([halfSlots]uintptr)
+			*a = l0.addrs[0] // lane 0's header and padding slots
+			g.chunks[c] = append(g.chunks[c], a)
+		}
 	}
 	var err error
 	if g.plan1, err = newMultiPlan(l0.orderLayer1[:]); err != nil {
@@ -210,9 +215,10 @@ func (h *batchHasher) serve(cs *chunkSync, i int) {
 			cs.parked[i].Store(false)
 			idleSince = time.Time{}
 		}
+		c := seen % 2
 		seen++
 		start := threadCPU()
-		h.label(cs.first.Load(), cs.n.Load())
+		h.label(h.g.chunks[c], cs.first[c].Load(), cs.n[c].Load())
 		h.g.helperCPU.Add(int64(threadCPU() - start))
 		cs.done.Add(1)
 	}
@@ -238,27 +244,76 @@ func (g *batchLabeler) reset(lanes []*lane, layer int) {
 //
 // This is the hot loop: it allocates nothing and makes no interface calls.
 func (g *batchLabeler) labelRange(first, count uint64, parents []uint32) {
+	g.labelAhead(first, count, parents)
+	g.wait()
+}
+
+// labelAhead is labelRange, except that it may return while helpers
+// still label the last chunk it published: passed says up to where every
+// lane is labeled, wait waits for all of it. A helper preempted by another
+// thread (the spill tier's writers and reader share the cores) then holds
+// up the job's next chunk, not this one's end: its lag is absorbed up to
+// one chunk, where waiting at every chunk's end made each preemption of
+// either side cost both.
+func (g *batchLabeler) labelAhead(first, count uint64, parents []uint32) {
 	l0 := g.nls[0]
 	for count > 0 {
 		n := min(count, batchChunkNodes)
+		cs := g.sync
+		chunk := g.chunks[0]
+		if cs != nil {
+			// The buffer of chunk seq was chunk seq-2's: every helper must
+			// be done with it.
+			seq := cs.seq.Load()
+			chunk = g.chunks[seq%2]
+			cs.waitFor(max(seq, 1) - 1)
+		}
 		for i := range n {
-			l0.parentAddrs(g.chunk[i], first+i, parents[i*sdr.Degree:(i+1)*sdr.Degree], g.degree, g.cur[0], g.prev[0])
+			l0.parentAddrs(chunk[i], first+i, parents[i*sdr.Degree:(i+1)*sdr.Degree], g.degree, g.cur[0], g.prev[0])
 		}
-		if cs := g.sync; cs != nil {
+		if cs != nil {
 			cs.publish(first, n)
-			g.hashers[0].label(first, n)
-			cs.wait()
-		} else {
-			g.hashers[0].label(first, n)
 		}
+		g.hashers[0].label(chunk, first, n)
 		first, count, parents = first+n, count-n, parents[n*sdr.Degree:]
 	}
 }
 
+// wait returns once every lane of every node labelAhead was given is
+// labeled.
+func (g *batchLabeler) wait() {
+	if cs := g.sync; cs != nil {
+		cs.waitFor(cs.seq.Load())
+	}
+}
+
+// settle waits until the helpers are at most one chunk behind (as
+// labelAhead would before its next chunk) and returns the node every lane
+// is labeled up to, given that the job's own lanes are labeled up to node:
+// node, or the start of the last chunk if a helper is still on it. The
+// spill tier is told that node: the pages of the chunk a helper labels
+// must stay, and the look-ahead must move on for the job's next chunk.
+func (g *batchLabeler) settle(node uint64) uint64 {
+	cs := g.sync
+	if cs == nil {
+		return node
+	}
+	seq := cs.seq.Load()
+	if seq == 0 {
+		return node
+	}
+	cs.waitFor(seq - 1)
+	if cs.finished(seq) {
+		return node
+	}
+	return min(node, cs.first[(seq-1)%2].Load())
+}
+
 // publish hands the helpers nodes [first, first+n), waking any parked.
 func (cs *chunkSync) publish(first, n uint64) {
-	cs.first.Store(first)
-	cs.n.Store(n)
+	c := cs.seq.Load() % 2
+	cs.first[c].Store(first)
+	cs.n[c].Store(n)
 	cs.seq.Add(1)
 	for i := range cs.parked {
 		if cs.parked[i].Load() {
@@ -270,17 +325,22 @@ func (cs *chunkSync) publish(first, n uint64) {
 	}
 }
 
-// wait returns once every helper has finished the chunk last published.
-func (cs *chunkSync) wait() {
-	want := cs.seq.Load() * uint64(len(cs.wake))
-	for cs.done.Load() < want {
+// finished says whether every helper has finished the first chunks
+// chunks.
+func (cs *chunkSync) finished(chunks uint64) bool {
+	return cs.done.Load() >= chunks*uint64(len(cs.wake))
+}
+
+// waitFor returns once every helper has finished the first chunks chunks.
+func (cs *chunkSync) waitFor(chunks uint64) {
+	for !cs.finished(chunks) {
 	}
 }
 
 // label labels the hasher's lanes of nodes [first, first+n), whose lane-0
 // addresses are in the batch's chunk, prefetching its part of the parent
 // records prefetchDistance nodes ahead (the kernels do not prefetch).
-func (h *batchHasher) label(first, n uint64) {
+func (h *batchHasher) label(chunk []*[halfSlots]uintptr, first, n uint64) {
 	g := h.g
 	degree := g.degree
 	lo, hi := uintptr(h.lo*sdr.NodeSize), uintptr(h.hi*sdr.NodeSize)
@@ -289,11 +349,11 @@ func (h *batchHasher) label(first, n uint64) {
 	// the ones it is reading out of L1.
 	dist := uint64(max(1, min(prefetchDistance, batchPrefetchBytes/(degree*(h.hi-h.lo)*sdr.NodeSize))))
 	for i := range min(n, dist) {
-		h.prefetch(g.chunk[i], degree, lo, hi)
+		h.prefetch(chunk[i], degree, lo, hi)
 	}
 	for i := range n {
 		if ahead := i + dist; ahead < n {
-			h.prefetch(g.chunk[ahead], degree, lo, hi)
+			h.prefetch(chunk[ahead], degree, lo, hi)
 		}
 		node := first + i
 		if node == 0 {
@@ -304,7 +364,7 @@ func (h *batchHasher) label(first, n uint64) {
 			}
 			continue
 		}
-		a0 := g.chunk[i]
+		a0 := chunk[i]
 		for j := 0; j+1 < len(h.groups); j++ {
 			glo, ghi := h.groups[j], h.groups[j+1]
 			for s := glo; s < ghi; s++ {

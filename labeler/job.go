@@ -188,15 +188,28 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, star
 			n := min(end, chunkEnd, node-node%step+step) - node
 			parents := chunk[(node-chunkFirst)*sdr.Degree:]
 			if js.group != nil {
-				js.group.labelRange(node, n, parents)
+				js.group.labelAhead(node, n, parents)
 			} else {
 				ln := js.lanes[0]
 				ln.nl.labelRange(node, n, parents, ln.cur, ln.prev)
 			}
 			node += n
 			if node%step == 0 || node == end {
-				err = place.hashed(node)
+				passed := node
+				if js.group != nil {
+					if node == end {
+						js.group.wait()
+					}
+					// Cold pages stay until the slowest hasher is past them.
+					passed = js.group.settle(node)
+				}
+				err = place.hashed(passed)
 			}
+		}
+		if js.group != nil {
+			// The block is done only when every lane is (and on an error,
+			// no helper may still read what the job is about to free).
+			js.group.wait()
 		}
 		hashed := time.Since(hashStart)
 		// Time on every core the job hashed on: core time, of which the

@@ -63,6 +63,17 @@ func PassStep(lanes int) uint64 {
 
 // heldPages bounds the pages the prefetcher of a job of lanes sectors
 // holds.
+// prefetchAhead is how far ahead of the position the hashing reports the
+// prefetcher reads: a batch reports the start of the chunk its slowest
+// hasher is on (one pass step behind the job's own lanes), so it gets that
+// step on top.
+func prefetchAhead(lanes int) uint64 {
+	if lanes > 1 {
+		return PrefetchAheadNodes + PassStep(lanes)
+	}
+	return PrefetchAheadNodes
+}
+
 func heldPages(lanes int) int {
 	if lanes > 1 {
 		return batchStepScale * coldHeldPages
@@ -174,7 +185,7 @@ func (c *ColdLabels) startLayer(layer int, start uint64, window int, cur, prev l
 	c.pos.Store(start)
 	c.written.Store(0)
 	c.batch, c.at, c.err = coldBatch{}, 0, nil
-	c.batches = make(chan coldBatch, PrefetchAheadNodes/coldBatchNodes+1)
+	c.batches = make(chan coldBatch, prefetchAhead(c.layout.Lanes)/coldBatchNodes+1)
 	c.stop = make(chan struct{})
 	c.done = make(chan struct{})
 	go c.run(layer, start, uint64(window), c.stop, c.done)
@@ -381,7 +392,7 @@ func (p *coldPrefetch) walk(layer int, start, w uint64) error {
 				// which must be on the device before they are read; the
 				// hashing's own placement waits for the same writes, so
 				// this never waits for the hashing to pass v.
-				if v < pos+PrefetchAheadNodes && len(p.held) < heldPages(c.layout.Lanes) && vb < c.written.Load()+w {
+				if v < pos+prefetchAhead(c.layout.Lanes) && len(p.held) < heldPages(c.layout.Lanes) && vb < c.written.Load()+w {
 					break
 				}
 				// Ahead enough: hand over what is ready and wait.

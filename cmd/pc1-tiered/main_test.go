@@ -213,13 +213,7 @@ func TestSealChoosesBatches(t *testing.T) {
 	require.Contains(t, stderr, fmt.Sprintf("--parallel %d for one sector a core", cores))
 	require.Contains(t, stdout, "sha-ni x4")
 	for i := range n {
-		for l := 1; l <= 2; l++ {
-			name := filepath.Join(fmt.Sprintf("sector-%d", i), sdr.LayerFileName(l))
-			want, err := os.ReadFile(filepath.Join(alone, name))
-			require.NoError(t, err)
-			got, err := os.ReadFile(filepath.Join(chosen, name))
-			require.NoError(t, err)
-			require.Equal(t, want, got, name)
-		}
+		sector := fmt.Sprintf("sector-%d", i)
+		requireSameLayers(t, filepath.Join(chosen, sector), filepath.Join(alone, sector), 2)
 	}
 }

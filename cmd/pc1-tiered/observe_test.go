@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/stretchr/testify/require"
 )
 
@@ -39,14 +37,8 @@ func TestSealObserversAndLockstep(t *testing.T) {
 	require.Contains(t, msgs, "layer done")
 	require.Contains(t, msgs, "batch done")
 	for s := range 2 {
-		for layer := 1; layer <= 2; layer++ {
-			name := filepath.Join(fmt.Sprintf("sector-%d", s), sdr.LayerFileName(layer))
-			want, err := os.ReadFile(filepath.Join(plain, name))
-			require.NoError(t, err)
-			got, err := os.ReadFile(filepath.Join(out, name))
-			require.NoError(t, err)
-			require.Equal(t, want, got, name)
-		}
+		sector := fmt.Sprintf("sector-%d", s)
+		requireSameLayers(t, filepath.Join(out, sector), filepath.Join(plain, sector), 2)
 	}
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")

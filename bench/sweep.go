@@ -139,13 +139,12 @@ func BatchSweep(sectorSize uint64, batch int, blockSize uint64) []SweepSpec {
 }
 
 // windowBudget is the DRAM budget that leaves a spilling batch blocks
-// bytes for its blocks: the labeler takes the batch's reader and packer
-// buffers off a budget first, unless they would be more than a quarter of
-// it (labeler.SpillOverheadBytes), so the budget carries them too when
-// they are at most a third of the blocks.
+// bytes for its blocks (labeler.BudgetForBlocks): the blocks and the
+// batch's reader and packer buffers, when the labeler takes those off
+// such a budget; else the blocks alone.
 func windowBudget(blocks uint64, batch int, blockSize uint64) uint64 {
-	if ov := labeler.SpillOverheadBytes(batch, blockSize); 3*ov <= blocks {
-		return blocks + ov
+	if b := blocks + labeler.SpillOverheadBytes(batch, blockSize); labeler.BudgetForBlocks(b, 1, batch, blockSize) == blocks {
+		return b
 	}
 	return blocks
 }

@@ -201,8 +201,8 @@ func TestBatchSweep(t *testing.T) {
 			}
 			if tc.deviceBlocks > 0 {
 				budget := tc.deviceBlocks * b * bs
-				if ov := labeler.SpillOverheadBytes(tc.b, bs); 3*ov <= budget {
-					budget += ov
+				if b := budget + labeler.SpillOverheadBytes(tc.b, bs); labeler.BudgetForBlocks(b, 1, tc.b, bs) == budget {
+					budget = b
 				}
 				want = append(want, SweepSpec{Label: "batch device", DRAMBudget: budget, Batch: tc.b})
 			}
@@ -214,13 +214,8 @@ func TestBatchSweep(t *testing.T) {
 			require.Equal(t, def, pts[0].PoolSize, "all-DRAM is the batch's pool default")
 			for _, p := range pts[1:] {
 				require.Less(t, p.DRAMBudget, lo, "%s spills", p.Label)
-				// The blocks' share, as the labeler takes it: the batch's
-				// buffers come off unless over a quarter of the budget.
-				blocks := p.DRAMBudget
-				if ov := labeler.SpillOverheadBytes(tc.b, bs); ov <= blocks/4 {
-					blocks -= ov
-				}
-				plan, _, err := tier.PlanBudget(blocks, 1, b*bs, perLayer)
+				// The blocks' share, as the labeler takes it.
+				plan, _, err := tier.PlanBudget(labeler.BudgetForBlocks(p.DRAMBudget, 1, tc.b, bs), 1, b*bs, perLayer)
 				require.NoError(t, err, p.Label)
 				switch p.Label {
 				case "batch 1.2", "batch 1.1":

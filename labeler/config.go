@@ -147,16 +147,17 @@ func SpillOverheadBytes(lanes int, blockSize uint64) uint64 {
 	return tier.ReaderBufferBytes(lanes) + uint64(laneIOBuffers(lanes))*blockSize
 }
 
-// budgetForBlocks is the part of the DRAM budget n spilling batches of k
-// sectors share out in blocks: the budget less their buffers
-// (SpillOverheadBytes), unless those would take more than a quarter of it
-// (sectors of a few MiB, tests), when they stay outside it.
-func (c *Config) budgetForBlocks(n, k int) uint64 {
-	ov := uint64(n) * SpillOverheadBytes(k, c.BlockSize)
-	if ov > c.DRAMBudget/4 {
-		return c.DRAMBudget
+// BudgetForBlocks is the part of a DRAM budget that n spilling batches of
+// lanes sectors (blocks of blockSize bytes per sector) share out in
+// blocks: the budget less their buffers (SpillOverheadBytes), unless those
+// would take more than a quarter of it (sectors of a few MiB, tests), when
+// they stay outside it. plan and bench size their budgets through it.
+func BudgetForBlocks(budget uint64, n, lanes int, blockSize uint64) uint64 {
+	ov := uint64(n) * SpillOverheadBytes(lanes, blockSize)
+	if ov > budget/4 {
+		return budget
 	}
-	return c.DRAMBudget - ov
+	return budget - ov
 }
 
 // HashingCores is how many cores hash at once: GOMAXPROCS, but no more
@@ -334,7 +335,7 @@ func (c *Config) spillPlan(pcfg *pool.Config, k int) (*spillConfig, error) {
 	if c.PoolSize != 0 {
 		return nil, fmt.Errorf("pool size %d with a DRAM budget %d below the pool minimum %d: leave the pool size to the spill tier", c.PoolSize, c.DRAMBudget, lo)
 	}
-	plan, _, err := tier.PlanBudget(c.budgetForBlocks(n, k), n, pcfg.BlockSize, int(s/c.BlockSize))
+	plan, _, err := tier.PlanBudget(BudgetForBlocks(c.DRAMBudget, n, k, c.BlockSize), n, pcfg.BlockSize, int(s/c.BlockSize))
 	if err != nil {
 		return nil, fmt.Errorf("DRAM budget %d for %d jobs with %d-byte blocks: %w", c.DRAMBudget, n, pcfg.BlockSize, err)
 	}

@@ -805,13 +805,13 @@ func (p *planner) evalBatch(size int) (*batchEval, string) {
 		p.step("spill file: rpp = floor(4096 / (32 x B)) = %d records per 4 KiB page (%d B padding per page); a block of %d nodes = ceil(%d / %d) = %d pages",
 			lay.rpp, pad, npb, npb, lay.rpp, ppb)
 	}
-	// As the labeler does (labeler.Config.budgetForBlocks): a spilling
-	// batch's buffers come off the budget first, unless they would take
-	// more than a quarter of it.
+	// As the labeler does: a spilling batch's buffers come off the budget
+	// first, unless they would take more than a quarter of it.
 	forBlocks := r.AvailableBytes
-	lo, _, _ := pool.Bounds(uint64(size)*p.s, jobs)
-	if ov := uint64(jobs) * labeler.SpillOverheadBytes(size, p.b); ov > 0 && ov <= forBlocks/4 && forBlocks < lo {
-		forBlocks -= ov
+	if lo, _, _ := pool.Bounds(uint64(size)*p.s, jobs); forBlocks < lo {
+		forBlocks = labeler.BudgetForBlocks(r.AvailableBytes, jobs, size, p.b)
+	}
+	if ov := r.AvailableBytes - forBlocks; ov > 0 {
 		p.step("DRAM for blocks = %s - %d jobs x %s of reader and packer buffers = %s",
 			humanize.IBytes(r.AvailableBytes), jobs, humanize.IBytes(ov/uint64(jobs)), humanize.IBytes(forBlocks))
 	}

@@ -382,6 +382,12 @@ func TestRunSpillMatchesReference(t *testing.T) {
 						require.NoError(t, err)
 						require.Equal(t, engine.String(), res.Spill.Engine)
 						require.NotZero(t, res.Spill.DeviceReads)
+						// Every read went through an engine call; pread
+						// makes one per read.
+						require.NotZero(t, res.Spill.DeviceSyscalls)
+						if engine == tier.EnginePread {
+							require.Equal(t, res.Spill.DeviceReads, res.Spill.DeviceSyscalls)
+						}
 						require.NotNil(t, res.Spill)
 						require.LessOrEqual(t, res.PoolSize, res.DRAMBudget)
 						// Spilling sectors form one batch, which writes

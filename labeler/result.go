@@ -72,10 +72,11 @@ type SpillResult struct {
 	// DeviceReads and DeviceReadBytes are the reads the spill tier
 	// finished (O_DIRECT: each one went to the device), DeviceReadCPU the
 	// CPU its engines spent on them, PeakInFlight the most reads one job
-	// had in flight.
-	DeviceReads, DeviceReadBytes uint64
-	DeviceReadCPU                time.Duration
-	PeakInFlight                 int
+	// had in flight, DeviceSyscalls the engines' io_uring_enter (or pread)
+	// calls.
+	DeviceReads, DeviceReadBytes, DeviceSyscalls uint64
+	DeviceReadCPU                                time.Duration
+	PeakInFlight                                 int
 	// SpillWrites and SpillWriteBytes are the blocks batches wrote to
 	// their spill files (single sectors write none: their layer files are
 	// their spill copies); Lanes is the sectors per spilling job.

@@ -128,6 +128,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			DeviceReads:     spill.counters.DeviceReads.Load(),
 			DeviceReadBytes: spill.counters.DeviceReadBytes.Load(),
 			DeviceReadCPU:   time.Duration(spill.counters.DeviceReadCPUNanos.Load()),
+			DeviceSyscalls:  spill.counters.DeviceSyscalls.Load(),
 			PeakInFlight:    int(spill.counters.PeakInFlight.Load()),
 			SpillWrites:     spill.counters.SpillWrites.Load(),
 			SpillWriteBytes: spill.counters.SpillWriteBytes.Load(),

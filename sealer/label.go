@@ -211,6 +211,9 @@ func newReport(cfg *labeler.Config, res *labeler.Result, m *measurement) *Report
 		if sp.DeviceReads > 0 {
 			r.Spill.CPUPerDeviceRead = sp.DeviceReadCPU.Seconds() / float64(sp.DeviceReads)
 		}
+		if sp.DeviceSyscalls > 0 {
+			r.Spill.ReadsPerSyscall = float64(sp.DeviceReads) / float64(sp.DeviceSyscalls)
+		}
 		if nodes := uint64(len(res.Sectors)) * uint64(cfg.Layers) * g.Nodes(); nodes > 0 {
 			r.Spill.ColdReadsPerNode = float64(sp.ColdReads) / float64(nodes)
 			r.Spill.PagesPerNode = float64(sp.DeviceReads) / float64(nodes)

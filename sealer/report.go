@@ -59,10 +59,13 @@ type SpillReport struct {
 	// DeviceReads counts the O_DIRECT page reads (each one went to the
 	// device); CPUPerDeviceRead is the CPU the read engines spent per read
 	// (submitting, reaping, completing: not the hashing's);
-	// PeakReadsInFlight the most reads one job had in flight.
+	// PeakReadsInFlight the most reads one job had in flight;
+	// ReadsPerSyscall is how many reads an io_uring_enter (or pread) call
+	// served on average: the engines' per-call cost spreads over them.
 	DeviceReads       uint64  `json:"device_reads"`
 	CPUPerDeviceRead  float64 `json:"cpu_seconds_per_device_read"`
 	PeakReadsInFlight int     `json:"peak_reads_in_flight"`
+	ReadsPerSyscall   float64 `json:"device_reads_per_syscall"`
 	// PagesPerNode is DeviceReads per node labeled.
 	PagesPerNode float64 `json:"device_reads_per_node"`
 	// SpillBytesWritten is what left DRAM for the device. A single
@@ -160,8 +163,8 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "spill: DRAM budget %s, peak DRAM %s (layer-file cache %s); per job %d expander + %d window blocks in DRAM; %d demotions, %d promotions\n",
 			humanize.IBytes(r.DRAMBudgetBytes), humanize.IBytes(r.PeakDRAMBytes), humanize.IBytes(r.PeakLayerCacheBytes),
 			sp.ExpanderBlocks, sp.WindowBlocks, sp.Demotions, sp.Promotions)
-		fmt.Fprintf(&b, "spill reads (%s, O_DIRECT): %.3f cold parents per node, %d pages read (%.3f per node, %.3f per node of a batch of %d), %.1f µs CPU per read, up to %d in flight; the hashing waited %d times, %.2fs (%.1f%% in time); %.2fs stalled\n",
-			sp.Engine, sp.ColdReadsPerNode, sp.DeviceReads, sp.PagesPerNode, sp.DeviceReadsPerNodeGroup, sp.BatchLanes, sp.CPUPerDeviceRead*1e6, sp.PeakReadsInFlight,
+		fmt.Fprintf(&b, "spill reads (%s, O_DIRECT): %.3f cold parents per node, %d pages read (%.3f per node, %.3f per node of a batch of %d), %.1f µs CPU per read, %.1f reads per engine call, up to %d in flight; the hashing waited %d times, %.2fs (%.1f%% in time); %.2fs stalled\n",
+			sp.Engine, sp.ColdReadsPerNode, sp.DeviceReads, sp.PagesPerNode, sp.DeviceReadsPerNodeGroup, sp.BatchLanes, sp.CPUPerDeviceRead*1e6, sp.ReadsPerSyscall, sp.PeakReadsInFlight,
 			sp.LatePages, sp.LateWaitSeconds, 100*sp.PrefetchedInTime, r.StallSeconds)
 		if sp.SpillFileBytesWritten > 0 {
 			fmt.Fprintf(&b, "spill files: %s written\n", humanize.IBytes(sp.SpillFileBytesWritten))

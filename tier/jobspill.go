@@ -34,8 +34,9 @@ type SpillCounters struct {
 	ColdReads, PrefetchedPages, LatePages, LateNanos atomic.Uint64
 	// DeviceReads and DeviceReadBytes count the reads the jobs' readers
 	// finished, DeviceReadCPUNanos the CPU their engines spent on them,
-	// PeakInFlight the most reads one job had in flight.
-	DeviceReads, DeviceReadBytes, DeviceReadCPUNanos, PeakInFlight atomic.Uint64
+	// PeakInFlight the most reads one job had in flight, DeviceSyscalls
+	// the io_uring_enter (or pread) calls they took.
+	DeviceReads, DeviceReadBytes, DeviceReadCPUNanos, PeakInFlight, DeviceSyscalls atomic.Uint64
 	// SpillWrites and SpillWriteBytes count the blocks batches wrote to
 	// their spill files (single-sector jobs write none: their layer files
 	// are their spill copies).
@@ -444,6 +445,7 @@ func (s *JobSpill) Close() {
 	c.DeviceReads.Add(st.Reads)
 	c.DeviceReadBytes.Add(st.Bytes)
 	c.DeviceReadCPUNanos.Add(uint64(st.EngineCPU))
+	c.DeviceSyscalls.Add(st.Syscalls)
 	c.LatePages.Add(st.Waits + s.cold.lateWaits)
 	c.LateNanos.Add(uint64(st.WaitTime + s.cold.lateTime))
 	for {

@@ -381,6 +381,8 @@ func TestRunSpillMatchesReference(t *testing.T) {
 						}
 						require.NoError(t, err)
 						require.Equal(t, engine.String(), res.Spill.Engine)
+						require.Positive(t, res.Setup) // the pool was mapped and faulted in before the labeling's clock started
+						require.Positive(t, res.Wall)
 						require.NotZero(t, res.Spill.DeviceReads)
 						// Every read went through an engine call; pread
 						// makes one per read.

@@ -28,11 +28,16 @@ type SectorResult struct {
 
 // Result is what a batch measured.
 type Result struct {
-	Sectors   []SectorResult
-	Wall      time.Duration
-	Jobs      int
-	PoolSize  uint64
-	BlockSize uint64
+	Sectors []SectorResult
+	// Wall is the labeling's time, from the jobs' start to the last
+	// one's end; Setup what came before it: locking the sectors, mapping
+	// and faulting in the pool's DRAM (about 2 s per GiB on the
+	// development VM for memory not used in the last few seconds, 0.1 s
+	// for memory that was), reading the sectors' progress.
+	Wall, Setup time.Duration
+	Jobs        int
+	PoolSize    uint64
+	BlockSize   uint64
 	// PoolPeak is the most pool bytes held at once.
 	PoolPeak uint64
 	// ArenaBytes is the DRAM arena's mapped size.

@@ -18,6 +18,7 @@ import (
 // error cancels the whole batch; committed layer files stay, partial ones
 // are removed.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
+	setup := time.Now()
 	if cfg.ParentCache == "" {
 		return nil, errors.New("labeler: no parent cache")
 	}
@@ -101,6 +102,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		r.gates[i] = make(chan struct{})
 	}
 	start := time.Now()
+	res.Setup = start.Sub(setup)
 	var wg sync.WaitGroup
 	for i, members := range groups {
 		wg.Add(1)

@@ -138,6 +138,7 @@ func newReport(cfg *labeler.Config, res *labeler.Result, m *measurement) *Report
 		Nodes:                       g.Nodes(),
 		LayersPerSector:             cfg.Layers,
 		WallSeconds:                 res.Wall.Seconds(),
+		SetupSeconds:                res.Setup.Seconds(),
 		SHA256CompressionsPerSecond: m.rate.CompressionsPerSecond,
 		SHAImplementation:           m.rate.Implementation,
 		PeakRSSBytes:                m.peaks.VmHWM,

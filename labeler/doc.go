@@ -28,7 +28,8 @@
 // one's expander layer. Jobs start staggered, job i once job i-1 has done
 // 1/N of its first layer, so that at any moment they are at different
 // points of their layers and their peaks do not coincide: that is what lets
-// a pool smaller than 2 x N x S serve them without waits.
+// a pool smaller than 2 x N x S serve them without waits. A pool of
+// 2 x N x S (pool.HoldsAll) starts them together: nothing to share.
 //
 // # Invariants
 //

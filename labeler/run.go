@@ -97,6 +97,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		starts: starts,
 	}
 	groups := groupSectors(starts, k)
+	r.stagger = spill == nil && !p.HoldsAll(cfg.Layers)
 	r.gates = make([]chan struct{}, len(groups))
 	for i := range r.gates {
 		r.gates[i] = make(chan struct{})
@@ -167,9 +168,16 @@ type run struct {
 	// starts[i] is where sector i's labeling starts.
 	starts []sectorStart
 	// gates[i] closes once job i has labeled 1/N of its first layer (or
-	// ended), letting job i+1 start: staggered starts spread the jobs over
-	// a layer, which is what lets them share the pool.
-	gates []chan struct{}
+	// ended), letting job i+1 start when stagger is set: staggered starts
+	// spread the jobs over a layer, which is what lets them share the
+	// pool. A pool that holds every job's two layers at once needs no
+	// stagger, and with no more jobs than cores a stagger leaves a core
+	// idle for 1/N of a layer at the start and at the end: 2 x 64 MiB
+	// sectors, 4 layers, the maximum pool, labeled 1.93-1.98M nodes/s on
+	// 1.87-1.91 busy cores without it, 1.85-1.93M on 1.73-1.78 with it.
+	// Spilling jobs keep it (not measured without).
+	gates   []chan struct{}
+	stagger bool
 }
 
 // commitLayer commits every lane's file of layer, a few at a time: each
@@ -229,7 +237,7 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 	if start.layer > 1 {
 		openGate() // past its first layer: nothing to stagger
 	}
-	if idx > 0 {
+	if idx > 0 && r.stagger {
 		select {
 		case <-r.gates[idx-1]:
 		case <-ctx.Done():

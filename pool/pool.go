@@ -175,16 +175,30 @@ func (p *Pool) Join(layers int) (*Job, error) {
 	if len(p.jobs) >= p.maxJobs {
 		return nil, fmt.Errorf("pool: %d jobs already joined, the most this pool was sized for", len(p.jobs))
 	}
-	claim := 2 * p.perLayer
-	switch {
-	case p.claim > 0:
-		claim = p.claim
-	case layers == 1:
-		claim = p.perLayer
-	}
-	j := &Job{pool: p, claim: claim}
+	j := &Job{pool: p, claim: p.claimFor(layers)}
 	p.jobs = append(p.jobs, j)
 	return j, nil
+}
+
+// claimFor is the claim of a job computing layers layers: two layers'
+// blocks, one layer's for a single layer, or the fixed claim of a spilling
+// pool.
+func (p *Pool) claimFor(layers int) int {
+	switch {
+	case p.claim > 0:
+		return p.claim
+	case layers == 1:
+		return p.perLayer
+	}
+	return 2 * p.perLayer
+}
+
+// HoldsAll reports whether the pool holds the claims of all N jobs of
+// layers layers at once (2 x N x S, the maximum, for more than one layer):
+// then no job ever waits for another's blocks, and starting them staggered
+// would only leave cores idle.
+func (p *Pool) HoldsAll(layers int) bool {
+	return len(p.owner) >= p.maxJobs*p.claimFor(layers)
 }
 
 // Acquire returns a free block for the job, waiting while granting one would

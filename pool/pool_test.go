@@ -56,6 +56,32 @@ func TestNew(t *testing.T) {
 	}
 }
 
+func TestHoldsAll(t *testing.T) {
+	const s, b = 1 << 20, 1 << 18 // 4 blocks a layer
+	for _, tc := range []struct {
+		name   string
+		cfg    Config
+		layers int
+		want   bool
+	}{
+		{name: "max", cfg: Config{SectorSize: s, BlockSize: b, Jobs: 4, Size: 8 << 20}, layers: 11, want: true},
+		{name: "one block short of max", cfg: Config{SectorSize: s, BlockSize: b, Jobs: 4, Size: 8<<20 - b}, layers: 11},
+		{name: "default", cfg: Config{SectorSize: s, BlockSize: b, Jobs: 4}, layers: 2},
+		{name: "min", cfg: Config{SectorSize: s, BlockSize: b, Jobs: 4, Size: 5 << 20}, layers: 2},
+		{name: "default, one layer", cfg: Config{SectorSize: s, BlockSize: b, Jobs: 4}, layers: 1, want: true},
+		{name: "min, one layer", cfg: Config{SectorSize: s, BlockSize: b, Jobs: 4, Size: 5 << 20}, layers: 1, want: true},
+		{name: "one job, max", cfg: Config{SectorSize: s, BlockSize: b, Jobs: 1}, layers: 2, want: true},
+		{name: "claims fit", cfg: Config{SectorSize: s, BlockSize: b, Jobs: 4, Size: 5 << 20, Claim: 5}, layers: 2, want: true},
+		{name: "claims do not fit", cfg: Config{SectorSize: s, BlockSize: b, Jobs: 4, Size: 4 << 20, Claim: 5}, layers: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := New(tc.cfg)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, p.HoldsAll(tc.layers))
+		})
+	}
+}
+
 func TestJoinAndRelease(t *testing.T) {
 	p, err := New(Config{SectorSize: 4, BlockSize: 2, Jobs: 2})
 	require.NoError(t, err)

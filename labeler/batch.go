@@ -249,7 +249,7 @@ func (g *batchLabeler) labelRange(first, count uint64, parents []uint32) {
 }
 
 // labelAhead is labelRange, except that it may return while helpers
-// still label the last chunk it published: passed says up to where every
+// still label the last chunk it published: settle says up to where every
 // lane is labeled, wait waits for all of it. A helper preempted by another
 // thread (the spill tier's writers and reader share the cores) then holds
 // up the job's next chunk, not this one's end: its lag is absorbed up to

@@ -38,12 +38,6 @@ const (
 	// look-ahead, whatever the share of cold parents: a layer all on the
 	// device asks up to 14 pages per node.
 	coldHeldPages = 1024
-	// coldBuffers is the page buffers a job's reader owns (4 KiB each,
-	// 4.2 MiB a job, outside the DRAM budget): the pages the prefetcher
-	// holds (at most coldHeldPages before a node, whose parents add at most
-	// sdr.Degree) and a submission's worth of slack, so that ReadBatch
-	// never waits for a buffer only the prefetcher itself could free.
-	coldBuffers = coldHeldPages + sdr.Degree + coldSubmit
 	// batchStepScale scales PassStepNodes and coldHeldPages for batches:
 	// a batch's hashers synchronise at every step, and a step of 256 nodes
 	// labeled a batch of 64 spilling at 1.1 x S 5% faster than 64 (2.24M
@@ -61,8 +55,6 @@ func PassStep(lanes int) uint64 {
 	return PassStepNodes
 }
 
-// heldPages bounds the pages the prefetcher of a job of lanes sectors
-// holds.
 // prefetchAhead is how far ahead of the position the hashing reports the
 // prefetcher reads: a batch reports the start of the chunk its slowest
 // hasher is on (one pass step behind the job's own lanes), so it gets that
@@ -74,6 +66,8 @@ func prefetchAhead(lanes int) uint64 {
 	return PrefetchAheadNodes
 }
 
+// heldPages bounds the pages the prefetcher of a job of lanes sectors
+// holds.
 func heldPages(lanes int) int {
 	if lanes > 1 {
 		return batchStepScale * coldHeldPages
@@ -83,7 +77,10 @@ func heldPages(lanes int) int {
 
 // ReaderBufferBytes is the DRAM the device reader of a spilling job of
 // lanes sectors maps for its page buffers, outside the pool (plan counts
-// it): 4.2 MiB for one sector, 16.2 MiB for a batch.
+// it): 4.2 MiB for one sector, 16.2 MiB for a batch. They are the pages the
+// prefetcher holds (at most heldPages before a node, whose parents add at
+// most sdr.Degree) and a submission's worth of slack, so that ReadBatch
+// never waits for a buffer only the prefetcher itself could free.
 func ReaderBufferBytes(lanes int) uint64 {
 	return uint64(heldPages(lanes)+sdr.Degree+coldSubmit) * PageSize
 }

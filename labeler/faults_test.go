@@ -121,6 +121,8 @@ func TestRunIOFaults(t *testing.T) {
 		fault *fault
 		// names are what the error must say besides the fault's own error.
 		names []string
+		// batch seals the two sectors as one batch (lockstep 2).
+		batch bool
 	}{
 		{name: "layer file/EIO on write", fault: &fault{sector: 1, file: "layer", layer: 2, kind: blockio.OpWrite, nth: 3, n: -1, err: eio},
 			names: []string{"sector 1", "layer 2", "sc-02-data-layer-2.dat.partial", "at offset 4096"}},
@@ -136,6 +138,15 @@ func TestRunIOFaults(t *testing.T) {
 			names: []string{"sector 0", "layer 1", "syncing", "sc-02-data-layer-1.dat.partial"}},
 		{name: "layer file/EIO on rename at commit", fault: &fault{sector: 1, file: "layer", layer: 2, kind: blockio.OpRename, nth: 1, err: eio},
 			names: []string{"sector 1", "layer 2", "renaming", "sc-02-data-layer-2.dat.partial"}},
+		// A layer's commit runs while the next layer is labeled: its
+		// failure still ends the run, naming that layer, before the next
+		// layer's commit can start.
+		{name: "layer file/EIO on rename at commit, while the next layer is labeled", fault: &fault{sector: 0, file: "layer", layer: 1, kind: blockio.OpRename, nth: 1, err: eio},
+			names: []string{"sector 0", "layer 1", "renaming", "sc-02-data-layer-1.dat.partial"}},
+		{name: "layer file/EIO on rename at commit, batch", fault: &fault{sector: 1, file: "layer", layer: 1, kind: blockio.OpRename, nth: 1, err: eio},
+			names: []string{"sector 1", "layer 1", "renaming", "sc-02-data-layer-1.dat.partial"}, batch: true},
+		{name: "layer file/EIO on fdatasync at commit, batch", fault: &fault{sector: 0, file: "layer", layer: 2, kind: blockio.OpSync, nth: 1, err: eio},
+			names: []string{"sector 0", "layer 2", "syncing", "sc-02-data-layer-2.dat.partial"}, batch: true},
 		{name: "progress log/EIO on write", fault: &fault{sector: 0, file: "progress", layer: 2, kind: blockio.OpWrite, nth: 3, n: -1, err: eio},
 			names: []string{"sector 0", "layer 2", "logging progress in", "sc-02-data-layer-2.dat.partial.progress"}},
 		{name: "progress log/ENOSPC on write", fault: &fault{sector: 1, file: "progress", layer: 3, kind: blockio.OpWrite, nth: 2, n: -1, err: enospc},
@@ -163,7 +174,11 @@ func TestRunIOFaults(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sectors, dirs := fx.sectors(t, 2)
-			cfg := Config{Graph: fx.graph, ParentCache: fx.cache, Layers: 3, Sectors: sectors, Faults: tc.fault, Options: Options{BlockSize: block, Parallel: 2, Lockstep: 1}}
+			lockstep := 1
+			if tc.batch {
+				lockstep = 2
+			}
+			cfg := Config{Graph: fx.graph, ParentCache: fx.cache, Layers: 3, Sectors: sectors, Faults: tc.fault, Options: Options{BlockSize: block, Parallel: 2, Lockstep: lockstep}}
 			_, err := Run(context.Background(), cfg)
 			require.True(t, tc.fault.fired, "the fault was reached; the run ended with %v", err)
 			require.Error(t, err)

@@ -96,8 +96,9 @@ var batchPrefetchBytes = 8 << 10
 // its hashers label them (139 KiB of addresses, in L2). Ending a chunk is
 // the one synchronisation between hashers; BenchmarkGroupLabelRange, a
 // batch of 8 on two cores: 2.54M labels/s with chunks of 128 nodes, 3.12M
-// with 1024 (one core: 2.03-2.06M). A spilling batch's chunks are shorter
-// (the spill tier's step, tier.PassStepNodes): the pages it reads are held
+// with 1024 (one core: 2.03-2.06M). A spilling batch's chunks may be
+// shorter (the spill tier's step, tier.PassStep, cut where its cold
+// parents reach tier.BatchStepColdParents): the pages it reads are held
 // until the hashing passes them.
 const batchChunkNodes = 1024
 

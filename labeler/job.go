@@ -51,6 +51,31 @@ func (js *jobState) laneErr(ln *lane, err error) error {
 	return fmt.Errorf("sector %d (%s): %w", ln.idx, ln.sector.Dir, err)
 }
 
+// coldFit returns how many of the n nodes whose parents start at parents
+// have, together, at most budget parents in blocks on the device (by
+// cur's and prev's placement, which holds until the next block is
+// placed), and what is left of budget after them.
+func coldFit(parents []uint32, n uint64, degree, budget int, cur, prev *layerView) (uint64, int) {
+	for i := range n {
+		ps := parents[i*sdr.Degree : i*sdr.Degree+uint64(degree)]
+		cold := 0
+		for s, p := range ps {
+			v := cur
+			if s >= sdr.BaseDegree {
+				v = prev
+			}
+			if v.base[uint64(p)>>v.shift] == 0 {
+				cold++
+			}
+		}
+		if cold > budget {
+			return i, budget
+		}
+		budget -= cold
+	}
+	return n, budget
+}
+
 // closeFiles closes the lanes' partial layer files, keeping them and their
 // progress logs.
 func (js *jobState) closeFiles() {
@@ -134,8 +159,20 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, star
 		js.io.startLayer(startBlock)
 	}
 	step := ^uint64(0)
+	// coldLeft is what the step may still read from the device: a
+	// spilling batch's steps end early where their cold parents would
+	// fill more than their share of the reader's pages.
+	coldLeft, coldBudget := -1, -1
 	if r.spill != nil {
 		step = tier.PassStep(len(js.lanes))
+		if js.group != nil {
+			coldBudget = tier.BatchStepColdParents()
+			coldLeft = coldBudget
+		}
+	}
+	degree := sdr.Degree
+	if layer == 1 {
+		degree = sdr.BaseDegree
 	}
 	var chunk []uint32
 	var chunkFirst, chunkEnd uint64
@@ -187,6 +224,17 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, star
 			}
 			n := min(end, chunkEnd, node-node%step+step) - node
 			parents := chunk[(node-chunkFirst)*sdr.Degree:]
+			cut := false
+			if coldLeft >= 0 {
+				var m uint64
+				m, coldLeft = coldFit(parents, n, degree, coldLeft, js.lanes[0].cur, js.lanes[0].prev)
+				if m == 0 {
+					// Not one more node fits: end the step here.
+					n, cut = 0, true
+				} else if m < n {
+					n, cut = m, true
+				}
+			}
 			if js.group != nil {
 				js.group.labelAhead(node, n, parents)
 			} else {
@@ -194,7 +242,8 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, star
 				ln.nl.labelRange(node, n, parents, ln.cur, ln.prev)
 			}
 			node += n
-			if node%step == 0 || node == end {
+			if cut || node%step == 0 || node == end {
+				coldLeft = coldBudget
 				passed := node
 				if js.group != nil {
 					if node == end {

@@ -175,6 +175,42 @@ func TestRunBatchSpillMatchesReference(t *testing.T) {
 	}
 }
 
+// TestRunWideBatchDenseSpill seals a batch of 128 sectors (one record a
+// page) with one expander block and a window of four in DRAM, so that
+// most parents are read from the device, in sectors large enough that the
+// pages of two fixed steps of 256 nodes outnumbered the 4096 the
+// prefetcher may hold: with such steps this seal hung in layer 2 (the job
+// waiting in ColdLabels.Next for a page, the prefetcher waiting for the
+// job to pass the pages it held), as did `seal --sector-size 8MiB
+// --sectors 128 --batch 128 --dram 100MiB`. Steps now end where their
+// cold parents fill their share (tier.BatchStepColdParents). The first two
+// sectors are checked against the reference labeler, the last (the far
+// end of every record) by recomputing each of its nodes.
+func TestRunWideBatchDenseSpill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("128 sectors of 1 MiB: left out of the -short (race) run")
+	}
+	const sectorSize, blockSize, batch, layers = 1 << 20, 16 << 10, 128, 2
+	f := newFixture(t, sectorSize, layers, 2)
+	sectors, dirs := f.sectors(t, batch)
+	res, err := Run(context.Background(), Config{
+		Graph: f.graph, ParentCache: f.cache, Layers: layers, Sectors: sectors,
+		Options: Options{BlockSize: blockSize, Parallel: batch, Batch: batch, SpillDirs: []string{t.TempDir()},
+			DRAMBudget: 5 * batch * blockSize},
+	})
+	require.NoError(t, err)
+	require.NotNil(t, res.Spill)
+	require.Equal(t, batch, res.Spill.Lanes)
+	require.Equal(t, 1, res.Spill.Expander)
+	require.Equal(t, 4, res.Spill.Window)
+	nodeGroups := f.graph.Nodes() * layers
+	require.Greater(t, res.Spill.DeviceReads, 4*nodeGroups, "dense: several page reads a node of the batch")
+	f.check(t, dirs[:2])
+	v, err := Verify(context.Background(), VerifyConfig{Dir: dirs[batch-1], ParentCache: f.cache, Samples: AllNodes})
+	require.NoError(t, err)
+	require.Len(t, v.Sectors, 1)
+}
+
 // TestRunLockstepMatchesReference runs groups of 2, 3 and 4 sectors, with
 // a short last group, at the smallest, default and largest pools for
 // their groups, and checks every layer file against the oracle.

@@ -20,8 +20,9 @@ type placer interface {
 	// written returns the ack for block b's write to the layer file, or nil.
 	written(b int) func()
 	// hashed is called as labeling passes node: every tier.PassStep nodes
-	// with a spill tier, and at the end of every block before it is
-	// written. An error means the labels since the last call are wrong.
+	// with a spill tier (a batch's steps end sooner where their cold
+	// parents reach tier.BatchStepColdParents), and at the end of every
+	// block before it is written. An error means the labels since the last call are wrong.
 	hashed(node uint64) error
 	// endLayer is called once the layer file is committed.
 	endLayer(ctx context.Context, layer int) error

@@ -38,30 +38,44 @@ const (
 	// look-ahead, whatever the share of cold parents: a layer all on the
 	// device asks up to 14 pages per node.
 	coldHeldPages = 1024
-	// batchStepScale scales PassStepNodes and coldHeldPages for batches:
-	// a batch's hashers synchronise at every step, and a step of 256 nodes
-	// labeled a batch of 64 spilling at 1.1 x S 5% faster than 64 (2.24M
-	// against 2.13M labels/s, 64 x 16 MiB); the held pages grow with it so
-	// that a step's cold parents (up to sdr.Degree pages a node) fit.
+	// batchStepScale scales coldHeldPages for batches, whose hashers
+	// synchronise at every step: the pages a step's cold parents read
+	// are held until its slowest hasher is past them.
 	batchStepScale = 4
+	// batchStepNodes is the longest step of a batch: up to 1024 nodes,
+	// cut short where its cold parents would fill half the held pages
+	// (BatchStepColdParents). A step of 256 nodes labeled a batch of 64
+	// spilling at 1.1 x S 5% faster than one of 64 (2.24M against 2.13M
+	// labels/s, 64 x 16 MiB), and one of 1024 3-4% faster again.
+	batchStepNodes = 1024
 )
 
 // PassStep is how often (in nodes) the hashing of a job of lanes sectors
-// reports where it is (JobSpill.Hashed).
+// reports where it is (JobSpill.Hashed): at most that many nodes for a
+// batch, whose steps also end where BatchStepColdParents says.
 func PassStep(lanes int) uint64 {
 	if lanes > 1 {
-		return batchStepScale * PassStepNodes
+		return batchStepNodes
 	}
 	return PassStepNodes
 }
 
+// BatchStepColdParents is the most cold parents (parents in blocks on the
+// device) a batch's step may have: a step's pages are held until its
+// slowest hasher, which may lag the job by one step, is past them, so two
+// steps' pages must fit in the held pages, or the prefetcher would stop
+// short of a page the hashing waits for.
+func BatchStepColdParents() int { return heldPages(2)/2 - sdr.Degree }
+
 // prefetchAhead is how far ahead of the position the hashing reports the
-// prefetcher reads: a batch reports the start of the chunk its slowest
-// hasher is on (one pass step behind the job's own lanes), so it gets that
-// step on top.
+// prefetcher reads: a batch reports the start of the step its slowest
+// hasher is on, one step behind the job's own lanes, and the job then
+// starts the step after, so the look-ahead covers three steps before it
+// reaches past them (and the held pages bound it where cold parents are
+// dense).
 func prefetchAhead(lanes int) uint64 {
 	if lanes > 1 {
-		return PrefetchAheadNodes + PassStep(lanes)
+		return PrefetchAheadNodes + 3*batchStepNodes
 	}
 	return PrefetchAheadNodes
 }

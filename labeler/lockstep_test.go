@@ -177,11 +177,11 @@ func TestRunBatchSpillMatchesReference(t *testing.T) {
 
 // TestRunWideBatchDenseSpill seals a batch of 128 sectors (one record a
 // page) with one expander block and a window of four in DRAM, so that
-// most parents are read from the device, in sectors large enough that the
-// pages of two fixed steps of 256 nodes outnumbered the 4096 the
+// most parents are read from the device, in sectors large enough that two
+// fixed steps of 256 nodes could need more pages than the 4096 the
 // prefetcher may hold: with such steps this seal hung in layer 2 (the job
-// waiting in ColdLabels.Next for a page, the prefetcher waiting for the
-// job to pass the pages it held), as did `seal --sector-size 8MiB
+// waiting in ColdLabels.Next for a page, the prefetcher in its wait for
+// the job to move on), as did `seal --sector-size 8MiB
 // --sectors 128 --batch 128 --dram 100MiB`. Steps now end where their
 // cold parents fill their share (tier.BatchStepColdParents). The first two
 // sectors are checked against the reference labeler, the last (the far

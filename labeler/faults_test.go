@@ -138,14 +138,9 @@ func TestRunIOFaults(t *testing.T) {
 			names: []string{"sector 0", "layer 1", "syncing", "sc-02-data-layer-1.dat.partial"}},
 		{name: "layer file/EIO on rename at commit", fault: &fault{sector: 1, file: "layer", layer: 2, kind: blockio.OpRename, nth: 1, err: eio},
 			names: []string{"sector 1", "layer 2", "renaming", "sc-02-data-layer-2.dat.partial"}},
-		// A layer's commit runs while the next layer is labeled: its
-		// failure still ends the run, naming that layer, before the next
-		// layer's commit can start.
-		{name: "layer file/EIO on rename at commit, while the next layer is labeled", fault: &fault{sector: 0, file: "layer", layer: 1, kind: blockio.OpRename, nth: 1, err: eio},
-			names: []string{"sector 0", "layer 1", "renaming", "sc-02-data-layer-1.dat.partial"}},
 		{name: "layer file/EIO on rename at commit, batch", fault: &fault{sector: 1, file: "layer", layer: 1, kind: blockio.OpRename, nth: 1, err: eio},
 			names: []string{"sector 1", "layer 1", "renaming", "sc-02-data-layer-1.dat.partial"}, batch: true},
-		{name: "layer file/EIO on fdatasync at commit, batch", fault: &fault{sector: 0, file: "layer", layer: 2, kind: blockio.OpSync, nth: 1, err: eio},
+		{name: "layer file/EIO on fdatasync, batch", fault: &fault{sector: 0, file: "layer", layer: 2, kind: blockio.OpSync, nth: 1, err: eio},
 			names: []string{"sector 0", "layer 2", "syncing", "sc-02-data-layer-2.dat.partial"}, batch: true},
 		{name: "progress log/EIO on write", fault: &fault{sector: 0, file: "progress", layer: 2, kind: blockio.OpWrite, nth: 3, n: -1, err: eio},
 			names: []string{"sector 0", "layer 2", "logging progress in", "sc-02-data-layer-2.dat.partial.progress"}},

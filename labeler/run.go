@@ -180,66 +180,32 @@ type run struct {
 	stagger bool
 }
 
-// layerCommit is the commit of one layer's files, run on its own
-// goroutine while the job labels the next layer: each commit syncs its
-// file and reads it back to check its checksum, one sequential read of
-// the layer (4 GiB for a batch of 64 x 64 MiB sectors: 2.4-2.9 s during
-// which no core hashed; 2 TiB for 64 x 32 GiB), and the next layer needs
-// none of that, only the labels still in DRAM. The job waits for it before
-// it commits the next layer, before this layer's blocks go back to the
-// pool (the commit drains their queued writes), and before it returns. A
-// crash in between leaves the layer uncommitted and the next one partial:
-// the next run resumes the first and starts the second again. On the
-// 2-vCPU development VM the overlap measured no faster (the read-back's
-// CPU is the hashing's); it is for machines where the read-back is device
-// time.
-type layerCommit struct {
-	done chan struct{}
-	err  error
-}
-
-// commitLayer starts committing every lane's file of layer, a few at a
-// time (a wide batch would otherwise sync and check them one sector after
-// another), and takes the files from the lanes.
-func (r *run) commitLayer(js *jobState, layer int) *layerCommit {
-	c := &layerCommit{done: make(chan struct{})}
-	files := make([]*blockio.LayerFile, len(js.lanes))
+// commitLayer commits every lane's file of layer, a few at a time: each
+// commit syncs and checks its file, which a wide batch would otherwise do
+// one sector after another while no core hashes (2.4 s of a 23 s seal of
+// 64 x 16 MiB sectors).
+func (r *run) commitLayer(js *jobState, layer int) error {
+	errs := make([]error, len(js.lanes))
+	sem := make(chan struct{}, commitsAtOnce)
+	var wg sync.WaitGroup
 	for s, ln := range js.lanes {
-		files[s], ln.file = ln.file, nil
-	}
-	go func() {
-		defer close(c.done)
-		errs := make([]error, len(js.lanes))
-		sem := make(chan struct{}, commitsAtOnce)
-		var wg sync.WaitGroup
-		for s, ln := range js.lanes {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				err := files[s].Commit(func(crc uint32) error {
-					// Recorded before the rename: a committed layer always
-					// has its checksum on record.
-					ln.meta.LayerChecksums = append(ln.meta.LayerChecksums[:layer-1], checksumText(crc))
-					return blockio.WriteSectorMeta(ln.sector.Dir, ln.meta, blockio.WithFaults(r.cfg.Faults))
-				})
-				if err != nil {
-					errs[s] = js.laneErr(ln, fmt.Errorf("layer %d: %w", layer, err))
-				}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			err := ln.file.Commit(func(crc uint32) error {
+				// Recorded before the rename: a committed layer always has
+				// its checksum on record.
+				ln.meta.LayerChecksums = append(ln.meta.LayerChecksums[:layer-1], checksumText(crc))
+				return blockio.WriteSectorMeta(ln.sector.Dir, ln.meta, blockio.WithFaults(r.cfg.Faults))
 			})
-		}
-		wg.Wait()
-		c.err = errors.Join(errs...)
-	}()
-	return c
-}
-
-// wait returns the commit's error once it is done; nil waits for nothing.
-func (c *layerCommit) wait() error {
-	if c == nil {
-		return nil
+			ln.file = nil
+			if err != nil {
+				errs[s] = js.laneErr(ln, fmt.Errorf("layer %d: %w", layer, err))
+			}
+		})
 	}
-	<-c.done
-	return c.err
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // commitsAtOnce bounds the layer commits a job runs at once.
@@ -360,13 +326,6 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 		// blocks.
 		defer js.io.close()
 	}
-	// A layer's commit runs while the next layer is labeled (layerCommit),
-	// except a single spilling sector's, whose next layer reads spilled
-	// labels back from the committed file. Waited for before the files
-	// close and the blocks go back.
-	var committing *layerCommit
-	commitBehind := r.spill == nil || len(js.lanes) > 1
-	defer func() { err = errors.Join(err, committing.wait()) }()
 	staggerAt := nodes / uint64(r.pool.Jobs())
 
 	if start.layer > 1 {
@@ -388,20 +347,8 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 			}
 		}
 		syncStart := time.Now()
-		// The previous layer's commit first: its writes came from the
-		// blocks endLayer is about to hand back.
-		err = committing.wait()
-		committing = nil
-		if err != nil {
-			return err // this layer's checksum cannot go on record before it
-		}
-		committing = r.commitLayer(js, layer)
-		if layer == r.cfg.Layers || !commitBehind {
-			err = committing.wait()
-			committing = nil
-			if err != nil {
-				return err
-			}
+		if err := r.commitLayer(js, layer); err != nil {
+			return err
 		}
 		// Every lane waits for all the group's commits.
 		synced := time.Since(syncStart)

@@ -71,6 +71,10 @@ func (v *layerView) addr(p uint32) uintptr {
 	return v.base[uint64(p)>>v.shift] + uintptr((uint64(p)&v.mask)*v.stride+v.off)
 }
 
+// onDevice says whether parent p's block is on the device (SetCold), so
+// that its label comes from the spill tier rather than from addr.
+func (v *layerView) onDevice(p uint32) bool { return v.base[uint64(p)>>v.shift] == 0 }
+
 // prefetchDistance is how many nodes ahead parents are prefetched: far
 // enough for a miss (about 100 ns) to complete while the nodes in between
 // are hashed (about 700 ns each), near enough that the prefetched lines are
@@ -216,7 +220,7 @@ func coldAddrs(a *[halfSlots]uintptr, node uint64, ps []uint32, degree int, cur,
 		if s >= sdr.BaseDegree {
 			v = prev
 		}
-		if v.base[uint64(ps[s])>>v.shift] == 0 {
+		if v.onDevice(ps[s]) {
 			a[s] = v.cold.Next(node)
 		}
 	}

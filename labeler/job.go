@@ -64,7 +64,7 @@ func coldFit(parents []uint32, n uint64, degree, budget int, cur, prev *layerVie
 			if s >= sdr.BaseDegree {
 				v = prev
 			}
-			if v.base[uint64(p)>>v.shift] == 0 {
+			if v.onDevice(p) {
 				cold++
 			}
 		}
@@ -228,10 +228,8 @@ func (r *run) layer(ctx context.Context, js *jobState, place placer, layer, star
 			if coldLeft >= 0 {
 				var m uint64
 				m, coldLeft = coldFit(parents, n, degree, coldLeft, js.lanes[0].cur, js.lanes[0].prev)
-				if m == 0 {
-					// Not one more node fits: end the step here.
-					n, cut = 0, true
-				} else if m < n {
+				if m < n {
+					// The step ends after m nodes, maybe none.
 					n, cut = m, true
 				}
 			}

@@ -35,6 +35,10 @@ type LayerFile struct {
 	sum    uint32
 	sumEnd int64
 
+	// logAfter, if set, runs once in the writer before the first progress
+	// record (LogAfter).
+	logAfter func() error
+
 	mu  sync.Mutex
 	err error
 }
@@ -134,6 +138,14 @@ func (l *LayerFile) write(p []byte, off int64) {
 		l.setErr(fmt.Errorf("syncing %s: %w", l.tmp, err))
 		return
 	}
+	if l.logAfter != nil {
+		err := l.logAfter()
+		l.logAfter = nil
+		if err != nil {
+			l.setErr(fmt.Errorf("not logging the blocks of %s: %w", l.tmp, ErrPreviousNotCommitted))
+			return
+		}
+	}
 	sum := crc32.Checksum(p, crcTable())
 	if err := l.progress.append(off, int64(len(p)), sum); err != nil {
 		l.setErr(err)
@@ -175,6 +187,19 @@ func (l *LayerFile) WriteAsync(p []byte, off int64, ack func()) error {
 	l.queue <- layerWrite{p: p, off: off, ack: ack}
 	return nil
 }
+
+// ErrPreviousNotCommitted is the error of a layer file whose LogAfter
+// wait failed; the caller has the failure itself.
+var ErrPreviousNotCommitted = errors.New("the layer before it was not committed")
+
+// LogAfter makes the file's first progress record wait for wait, which
+// the labeler passes the previous layer's commit: the blocks are written
+// meanwhile, but none is logged as durable, and so none resumed from,
+// until the layer before is committed. A run killed in between resumes at
+// that commit, never in a layer whose predecessor has no final name. If
+// wait fails, nothing is logged and the file fails. Call it before the
+// first write.
+func (l *LayerFile) LogAfter(wait func() error) { l.logAfter = wait }
 
 // TempPath is the name the file has until Commit.
 func (l *LayerFile) TempPath() string { return l.tmp }

@@ -114,3 +114,63 @@ func TestLayerFileDropAfterWrite(t *testing.T) {
 		})
 	}
 }
+
+// TestLayerFileLogAfter checks that a file told to log after an earlier
+// commit writes its blocks meanwhile but logs none before that commit
+// ends, and logs none at all if it fails.
+func TestLayerFileLogAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		commitErr error
+	}{
+		{name: "commit succeeds"},
+		{name: "commit fails", commitErr: fmt.Errorf("layer 1: EIO")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			const block = 4096
+			want := bytes.Repeat([]byte{7}, 2*block)
+			l, err := CreateLayerFile(dir, 2, uint64(len(want)))
+			require.NoError(t, err)
+			defer l.Close()
+			waiting, release := make(chan struct{}), make(chan struct{})
+			l.LogAfter(func() error {
+				close(waiting)
+				<-release
+				return tc.commitErr
+			})
+			acked := make(chan struct{})
+			require.NoError(t, l.WriteAsync(want[:block], 0, func() { close(acked) }))
+			<-waiting
+			// The block is on the device, not yet in the log.
+			got := make([]byte, block)
+			_, err = l.f.ReadAt(got, 0)
+			require.NoError(t, err)
+			require.Equal(t, want[:block], got)
+			recs, err := readProgressLog(SectorDir(dir).ProgressLog(2), int64(len(want)))
+			require.NoError(t, err)
+			require.Empty(t, recs, "logged before the layer before was committed")
+			select {
+			case <-acked:
+				t.Fatal("acked before it was logged")
+			default:
+			}
+			close(release)
+			<-acked
+			err = l.WriteAsync(want[block:], block, nil)
+			l.drain()
+			recs, rerr := readProgressLog(SectorDir(dir).ProgressLog(2), int64(len(want)))
+			require.NoError(t, rerr)
+			if tc.commitErr != nil {
+				// The file failed: the next write says so.
+				require.ErrorIs(t, err, ErrPreviousNotCommitted)
+				require.ErrorContains(t, err, l.TempPath())
+				require.Empty(t, recs)
+				return
+			}
+			require.NoError(t, err)
+			require.NoError(t, l.Err())
+			require.Len(t, recs, 2)
+		})
+	}
+}

@@ -189,8 +189,13 @@ func verifiedPrefix(f *os.File, recs []progressRecord) (int64, uint32, error) {
 }
 
 // fileChecksum is the CRC-32C of f's first size bytes, read without
-// leaving them in the page cache.
+// leaving them in the page cache: with O_DIRECT where the file system
+// allows it (directChecksum), else through the page cache, dropping each
+// chunk once summed.
 func fileChecksum(f *os.File, size int64) (uint32, error) {
+	if sum, ok, err := directChecksum(f, size); ok {
+		return sum, err
+	}
 	buf := make([]byte, min(size, dropChunk))
 	// Each chunk is dropped once summed; read-ahead past it would stay
 	// cached.
@@ -206,6 +211,56 @@ func fileChecksum(f *os.File, size int64) (uint32, error) {
 		_ = unix.Fadvise(int(f.Fd()), off, int64(len(b)), unix.FADV_DONTNEED)
 	}
 	return sum, nil
+}
+
+// directChunk is how much directChecksum reads at a time.
+const directChunk = 1 << 20
+
+// directChecksum is fileChecksum through a second descriptor of f's file
+// opened with O_DIRECT (/proc/self/fd names the open file itself, not
+// whatever now has its name). The bytes then come from the device, the
+// kernel copies nothing into the page cache and has nothing to drop: a
+// commit's read-back of 64 files of 64 MiB, 8 at once, measured 1.0-1.3 s
+// of CPU against 2.2-2.6 s through the page cache, in 2.5-3.1 s against
+// 3.1-3.3 s. ok is false where the file system refuses O_DIRECT (tmpfs
+// before Linux 6.6, some FUSE) or /proc is not mounted: nothing was read.
+func directChecksum(f *os.File, size int64) (sum uint32, ok bool, err error) {
+	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.O_RDONLY|unix.O_DIRECT|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, false, nil
+	}
+	defer unix.Close(fd)
+	// O_DIRECT wants a page-aligned buffer: mmap gives one.
+	n := int(min(directChunk, (size+4095)&^4095))
+	if n == 0 {
+		return 0, true, nil
+	}
+	buf, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return 0, false, nil
+	}
+	defer unix.Munmap(buf)
+	for off := int64(0); off < size; {
+		// Lengths stay aligned; the file's unaligned tail comes back as a
+		// short read at its end.
+		got, err := unix.Pread(fd, buf, off)
+		if err == unix.EINTR {
+			continue
+		}
+		if errors.Is(err, unix.EINVAL) && off == 0 {
+			return 0, false, nil // O_DIRECT accepted at open, refused at read
+		}
+		if err != nil {
+			return 0, true, fmt.Errorf("checksumming %s at offset %d: %w", f.Name(), off, err)
+		}
+		if got == 0 {
+			return 0, true, fmt.Errorf("checksumming %s at offset %d: the file ends there, %d bytes short", f.Name(), off, size-off)
+		}
+		use := min(int64(got), size-off)
+		sum = crc32.Update(sum, crcTable(), buf[:use])
+		off += use
+	}
+	return sum, true, nil
 }
 
 // LayerChecksum is the CRC-32C of a committed layer file, as Commit

@@ -3,7 +3,9 @@ package blockio
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"hash/crc32"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -130,4 +132,45 @@ func TestRemovePartialLayers(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, entries, 1)
 	require.Equal(t, sdr.LayerFileName(1), entries[0].Name())
+}
+
+// TestFileChecksum checks both read-backs a commit may use against the
+// CRC-32C of the bytes written, for lengths that are and are not whole
+// pages or whole read chunks.
+func TestFileChecksum(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, size := range []int64{1, 100, 4096, 4097, directChunk, directChunk + 4096, 3*directChunk - 5} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			data := make([]byte, size+8192)
+			for i := range data {
+				data[i] = byte(rng.Uint32())
+			}
+			path := filepath.Join(dir, fmt.Sprint(size))
+			require.NoError(t, os.WriteFile(path, data[:size], 0o644))
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			require.NoError(t, err)
+			defer f.Close()
+			want := crc32.Checksum(data[:size], crcTable())
+
+			got, err := fileChecksum(f, size)
+			require.NoError(t, err)
+			require.Equal(t, want, got)
+			direct, ok, err := directChecksum(f, size)
+			if !ok {
+				t.Skipf("%s refuses O_DIRECT", dir)
+			}
+			require.NoError(t, err)
+			require.Equal(t, want, direct)
+			// A prefix of the file, as resuming sums its durable part.
+			prefix, ok, err := directChecksum(f, size/2)
+			require.True(t, ok)
+			require.NoError(t, err)
+			require.Equal(t, crc32.Checksum(data[:size/2], crcTable()), prefix)
+			// A file shorter than asked for is an error, not a short sum.
+			_, _, err = directChecksum(f, size+8192)
+			require.ErrorContains(t, err, "bytes short")
+			require.ErrorContains(t, err, path)
+		})
+	}
 }

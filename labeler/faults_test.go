@@ -138,6 +138,11 @@ func TestRunIOFaults(t *testing.T) {
 			names: []string{"sector 0", "layer 1", "syncing", "sc-02-data-layer-1.dat.partial"}},
 		{name: "layer file/EIO on rename at commit", fault: &fault{sector: 1, file: "layer", layer: 2, kind: blockio.OpRename, nth: 1, err: eio},
 			names: []string{"sector 1", "layer 2", "renaming", "sc-02-data-layer-2.dat.partial"}},
+		// A layer's commit runs while the next layer is labeled: its
+		// failure still ends the run, naming that layer, before the next
+		// layer's commit can start.
+		{name: "layer file/EIO on rename at commit, while the next layer is labeled", fault: &fault{sector: 0, file: "layer", layer: 1, kind: blockio.OpRename, nth: 1, err: eio},
+			names: []string{"sector 0", "layer 1", "renaming", "sc-02-data-layer-1.dat.partial"}},
 		{name: "layer file/EIO on rename at commit, batch", fault: &fault{sector: 1, file: "layer", layer: 1, kind: blockio.OpRename, nth: 1, err: eio},
 			names: []string{"sector 1", "layer 1", "renaming", "sc-02-data-layer-1.dat.partial"}, batch: true},
 		{name: "layer file/EIO on fdatasync, batch", fault: &fault{sector: 0, file: "layer", layer: 2, kind: blockio.OpSync, nth: 1, err: eio},

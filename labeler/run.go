@@ -180,32 +180,65 @@ type run struct {
 	stagger bool
 }
 
-// commitLayer commits every lane's file of layer, a few at a time: each
-// commit syncs and checks its file, which a wide batch would otherwise do
-// one sector after another while no core hashes (2.4 s of a 23 s seal of
-// 64 x 16 MiB sectors).
-func (r *run) commitLayer(js *jobState, layer int) error {
-	errs := make([]error, len(js.lanes))
-	sem := make(chan struct{}, commitsAtOnce)
-	var wg sync.WaitGroup
+// layerCommit is the commit of one layer's files, run on its own
+// goroutine while the job labels the next layer: each commit syncs its
+// file and reads it back to check its checksum, one sequential read of
+// the layer (4 GiB for a batch of 64 x 64 MiB sectors, 2 TiB for
+// 64 x 32 GiB), and the next layer needs none of that, only the labels
+// still in DRAM. The job waits for it before the layer after
+// (commitLayer), before the previous layer's blocks go back to the pool
+// (whose queued writes the commit drains), and before it returns. The
+// next layer's files log no block as durable before it ends
+// (LayerFile.LogAfter): a run killed meanwhile resumes at this commit,
+// and one killed after a block of the next layer was logged resumes in
+// that layer, as when the commit ran in line.
+type layerCommit struct {
+	done chan struct{}
+	err  error
+}
+
+// commitLayer starts committing every lane's file of layer, a few at a
+// time (a wide batch would otherwise sync and check them one sector after
+// another), and takes the files from the lanes.
+func (r *run) commitLayer(js *jobState, layer int) *layerCommit {
+	c := &layerCommit{done: make(chan struct{})}
+	files := make([]*blockio.LayerFile, len(js.lanes))
 	for s, ln := range js.lanes {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			err := ln.file.Commit(func(crc uint32) error {
-				// Recorded before the rename: a committed layer always has
-				// its checksum on record.
-				ln.meta.LayerChecksums = append(ln.meta.LayerChecksums[:layer-1], checksumText(crc))
-				return blockio.WriteSectorMeta(ln.sector.Dir, ln.meta, blockio.WithFaults(r.cfg.Faults))
-			})
-			ln.file = nil
-			if err != nil {
-				errs[s] = js.laneErr(ln, fmt.Errorf("layer %d: %w", layer, err))
-			}
-		})
+		files[s], ln.file = ln.file, nil
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	go func() {
+		defer close(c.done)
+		errs := make([]error, len(js.lanes))
+		sem := make(chan struct{}, commitsAtOnce)
+		var wg sync.WaitGroup
+		for s, ln := range js.lanes {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				err := files[s].Commit(func(crc uint32) error {
+					// Recorded before the rename: a committed layer always
+					// has its checksum on record.
+					ln.meta.LayerChecksums = append(ln.meta.LayerChecksums[:layer-1], checksumText(crc))
+					return blockio.WriteSectorMeta(ln.sector.Dir, ln.meta, blockio.WithFaults(r.cfg.Faults))
+				})
+				if err != nil {
+					errs[s] = js.laneErr(ln, fmt.Errorf("layer %d: %w", layer, err))
+				}
+			})
+		}
+		wg.Wait()
+		c.err = errors.Join(errs...)
+	}()
+	return c
+}
+
+// wait returns the commit's error once it is done; nil waits for nothing.
+func (c *layerCommit) wait() error {
+	if c == nil {
+		return nil
+	}
+	<-c.done
+	return c.err
 }
 
 // commitsAtOnce bounds the layer commits a job runs at once.
@@ -326,6 +359,20 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 		// blocks.
 		defer js.io.close()
 	}
+	// A layer's commit runs while the next layer is labeled (layerCommit),
+	// except a single spilling sector's, whose next layer reads spilled
+	// labels back from the committed file. Waited for before the files
+	// close and the blocks go back.
+	var committing *layerCommit
+	commitBehind := r.spill == nil || len(js.lanes) > 1
+	defer func() {
+		cerr := committing.wait()
+		if cerr != nil && errors.Is(err, blockio.ErrPreviousNotCommitted) {
+			err = cerr // the cause, not its echo in the next layer's files
+			return
+		}
+		err = errors.Join(err, cerr)
+	}()
 	staggerAt := nodes / uint64(r.pool.Jobs())
 
 	if start.layer > 1 {
@@ -338,6 +385,13 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 		if err != nil {
 			return fmt.Errorf("layer %d: %w", layer, err)
 		}
+		if committing != nil {
+			// Where a rerun resumes stays where the kill came: in this
+			// layer only once the layer before has its final name.
+			for _, ln := range js.lanes {
+				ln.file.LogAfter(committing.wait)
+			}
+		}
 		if err := r.layer(ctx, js, place, layer, startBlock, blocksPerLayer, staggerAt, openGate); err != nil {
 			return fmt.Errorf("layer %d: %w", layer, err)
 		}
@@ -347,8 +401,20 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 			}
 		}
 		syncStart := time.Now()
-		if err := r.commitLayer(js, layer); err != nil {
-			return err
+		// The previous layer's commit first: its writes came from the
+		// blocks endLayer is about to hand back.
+		err = committing.wait()
+		committing = nil
+		if err != nil {
+			return err // this layer's checksum cannot go on record before it
+		}
+		committing = r.commitLayer(js, layer)
+		if layer == r.cfg.Layers || !commitBehind {
+			err = committing.wait()
+			committing = nil
+			if err != nil {
+				return err
+			}
 		}
 		// Every lane waits for all the group's commits.
 		synced := time.Since(syncStart)

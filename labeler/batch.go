@@ -65,7 +65,8 @@ type batchLabeler struct {
 // two cores labeled 1.43M nodes/s through channels, fewer than on one
 // core), so the two sides spin while work comes by, each on a core the
 // batch holds; a helper parks after spinning spinBeforePark without work
-// (the job is writing, waiting for the pool, or done).
+// (the job is writing, waiting for the pool, or done), and so does the job
+// waiting for a helper (waitFor).
 type chunkSync struct {
 	// seq is the number of chunks published; first[c%2] and n[c%2]
 	// describe chunk c (written before seq moves, read after; not
@@ -79,6 +80,9 @@ type chunkSync struct {
 	parked []atomic.Bool
 	wake   []chan struct{}
 	exited chan struct{}
+	// jobParked is set by the job before it sleeps on jobWake (waitFor).
+	jobParked atomic.Bool
+	jobWake   chan struct{}
 }
 
 // spinBeforePark is how long a helper spins without work before it
@@ -154,7 +158,7 @@ func newBatchLabeler(lanes []*lane, useSHANI bool, hashers int) (*batchLabeler, 
 		g.hashers = append(g.hashers, bh)
 	}
 	if h > 1 {
-		g.sync = &chunkSync{parked: make([]atomic.Bool, h-1), exited: make(chan struct{}, h-1)}
+		g.sync = &chunkSync{parked: make([]atomic.Bool, h-1), exited: make(chan struct{}, h-1), jobWake: make(chan struct{}, 1)}
 		for i, bh := range g.hashers[1:] {
 			g.sync.wake = append(g.sync.wake, make(chan struct{}, 1))
 			go bh.serve(g.sync, i)
@@ -221,7 +225,7 @@ func (h *batchHasher) serve(cs *chunkSync, i int) {
 		start := threadCPU()
 		h.label(h.g.chunks[c], cs.first[c].Load(), cs.n[c].Load())
 		h.g.helperCPU.Add(int64(threadCPU() - start))
-		cs.done.Add(1)
+		cs.finishChunk()
 	}
 }
 
@@ -332,9 +336,46 @@ func (cs *chunkSync) finished(chunks uint64) bool {
 	return cs.done.Load() >= chunks*uint64(len(cs.wake))
 }
 
+// finishChunk counts one chunk finished by a helper, waking the job if it
+// sleeps in waitFor.
+func (cs *chunkSync) finishChunk() {
+	cs.done.Add(1)
+	if cs.jobParked.Load() {
+		select {
+		case cs.jobWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // waitFor returns once every helper has finished the first chunks chunks.
+// It spins, as the helpers do, and sleeps after spinBeforePark: a helper
+// that long behind is waiting for a spilled page or was preempted by the
+// spill tier's threads, and a spinning job would keep from its core the
+// threads they wait for (the reader's, whose completions are reaped on
+// its own thread).
 func (cs *chunkSync) waitFor(chunks uint64) {
-	for !cs.finished(chunks) {
+	var since time.Time
+	for poll := 0; !cs.finished(chunks); poll++ {
+		if poll%1024 != 0 {
+			continue
+		}
+		if since.IsZero() {
+			since = time.Now()
+			continue
+		}
+		if time.Since(since) < spinBeforePark {
+			continue
+		}
+		// As a helper parks: say so, look once more, sleep; a helper
+		// that finishes a chunk after the flag is set sends a wake-up (a
+		// stale one only costs another look).
+		cs.jobParked.Store(true)
+		if !cs.finished(chunks) {
+			<-cs.jobWake
+		}
+		cs.jobParked.Store(false)
+		since = time.Time{}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -733,6 +734,50 @@ func TestBatchedParallel(t *testing.T) {
 				k, err := c.groupSize(cores, true)
 				require.NoError(t, err)
 				require.Equal(t, tc.want, k)
+			}
+		})
+	}
+}
+
+// TestChunkSyncWaitFor checks that the job's wait for its helpers returns
+// once they have finished, whether they finish while it spins or after it
+// has gone to sleep (helpers late by more than spinBeforePark), with no
+// wake-up lost between its last look and its sleep.
+func TestChunkSyncWaitFor(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		helpers int
+		late    time.Duration // the most a helper's chunk ends after it starts
+	}{
+		{name: "one helper, while the job spins", helpers: 1, late: spinBeforePark / 4},
+		{name: "one helper, around the sleep", helpers: 1, late: 3 * spinBeforePark},
+		{name: "three helpers, around the sleep", helpers: 3, late: 3 * spinBeforePark},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := &chunkSync{parked: make([]atomic.Bool, tc.helpers), jobWake: make(chan struct{}, 1)}
+			rng := rand.New(rand.NewPCG(5, uint64(tc.helpers)))
+			const chunks = 200
+			for c := uint64(1); c <= chunks; c++ {
+				var wg sync.WaitGroup
+				for range tc.helpers {
+					d := time.Duration(rng.Int64N(int64(tc.late)))
+					wg.Go(func() {
+						time.Sleep(d)
+						cs.finishChunk()
+					})
+				}
+				returned := make(chan struct{})
+				go func() {
+					cs.waitFor(c)
+					close(returned)
+				}()
+				select {
+				case <-returned:
+				case <-time.After(10 * time.Second):
+					t.Fatalf("chunk %d: waitFor did not return with every helper done", c)
+				}
+				require.True(t, cs.finished(c))
+				wg.Wait()
 			}
 		})
 	}

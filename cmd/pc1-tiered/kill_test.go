@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"math/rand/v2"
@@ -21,12 +22,66 @@ import (
 // tests can kill a real pc1-tiered process.
 const runMainEnv = "PC1_TIERED_RUN_MAIN"
 
+// stuckEnv makes the test binary act as a command that, once asked to
+// stop, never looks at its context again (TestSecondSignalStops).
+const stuckEnv = "PC1_TIERED_STUCK"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) == "1" {
 		main()
 		return
 	}
+	if os.Getenv(stuckEnv) == "1" {
+		ctx, stop := signalContext()
+		defer stop()
+		fmt.Println("ready")
+		<-ctx.Done()
+		fmt.Println("asked to stop")
+		time.Sleep(time.Hour)
+		return
+	}
 	os.Exit(m.Run())
+}
+
+// TestSecondSignalStops checks that a command stuck after the first
+// SIGTERM (which it caught) is ended by the next one.
+func TestSecondSignalStops(t *testing.T) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), stuckEnv+"=1")
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	lines := bufio.NewScanner(out)
+	require.True(t, lines.Scan())
+	require.Equal(t, "ready", lines.Text())
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.True(t, lines.Scan())
+	require.Equal(t, "asked to stop", lines.Text(), "the first signal is the command's to handle")
+	go func() { done <- cmd.Wait() }()
+	// The handler is released just after the context is canceled: a
+	// signal sent before that is still caught, so send until one is not.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for {
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			require.ErrorIs(t, err, os.ErrProcessDone)
+		}
+		select {
+		case err := <-done:
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit)
+			status := exit.Sys().(syscall.WaitStatus)
+			require.True(t, status.Signaled(), "ended by the signal, not by its own exit (%v)", err)
+			require.Equal(t, syscall.SIGTERM, status.Signal())
+			return
+		case <-deadline:
+			cmd.Process.Kill()
+			t.Fatal("a stuck command outlived repeated SIGTERMs")
+		case <-tick.C:
+		}
+	}
 }
 
 // TestSealSurvivesKill kills a real seal with SIGKILL at random points

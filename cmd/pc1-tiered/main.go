@@ -57,7 +57,7 @@ func commands() []command {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	e := &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, stderrIsTerminal: isTerminal(os.Stderr)}
 	if os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) == runtime.NumCPU() {
@@ -77,6 +77,21 @@ func main() {
 	code := run(ctx, e, os.Args[1:])
 	stopProfiles()
 	os.Exit(code)
+}
+
+// signalContext is canceled by the first SIGINT or SIGTERM, which asks the
+// command to stop cleanly (a seal at its next block, resumable). The
+// second one gets the signal's default action and ends the process at
+// once: a command stuck where it does not look at its context (say, on a
+// read a failing device never answers) must still stop when asked twice,
+// and block-level resume makes that as safe as the first (a kill -9 is).
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
 }
 
 // run executes one command line and returns the exit status: 0 on success,

@@ -16,6 +16,7 @@ import (
 	"github.com/pc1-tiered/pc1-tiered/labeler"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/pc1-tiered/pc1-tiered/tier"
+	"golang.org/x/sys/unix"
 )
 
 // benchShape is a sweep's default shape.
@@ -134,6 +135,10 @@ func runBench(ctx context.Context, e *env, args []string) error {
 				return usagef("--spill-dir: %v", err)
 			}
 		}
+	}
+	// Before the parent cache, which can take hours to generate.
+	if err := checkBenchSpace(*out, spillDirs, benchDisk{sectors: *sectors, batch: *batch, layers: *layers, sectorSize: spec.graph.SectorSize()}); err != nil {
+		return err
 	}
 	dir := parentCacheDir(e, *cacheDir)
 	cacheProgress := NewProgress(e.stderr, e.stderrIsTerminal, 0, 0, 0)
@@ -376,4 +381,82 @@ func printBatchSweep(e *env, pts []bench.SweepPoint) {
 			budget, humanize.IBytes(r.PoolPeakBytes), humanize.IBytes(r.PeakDRAMBytes), written, r.StallSeconds)
 	}
 	tw.Flush()
+}
+
+// benchDisk is the shape of a bench run, for the space it needs.
+type benchDisk struct {
+	sectors, batch, layers int
+	sectorSize             uint64
+}
+
+// need is the most the run holds on its devices at once: in OUT, the
+// sector sweep's first point (kept, to check every later point against)
+// and, during the batch sweep, the batch's first point and the point
+// being measured; in the spill directories, two layers of the batch's
+// spill files (the one being written and the one it reads).
+func (d benchDisk) need() (out, spill uint64) {
+	layer := d.sectorSize * uint64(d.layers)
+	out = uint64(d.sectors) * layer
+	if d.batch > 0 {
+		out += 2 * uint64(d.batch) * layer
+		spill = 2 * uint64(d.batch) * d.sectorSize
+	}
+	return out, spill
+}
+
+// why says what need counts.
+func (d benchDisk) why() string {
+	s := humanize.IBytes(d.sectorSize)
+	why := fmt.Sprintf("the sector sweep's first point, kept to check the others against: %d x %d layers x %s", d.sectors, d.layers, s)
+	if d.batch > 0 {
+		why += fmt.Sprintf("; the batch sweep's first point and the point being measured: 2 x %d x %d layers x %s; two layers of the batch's spill files: 2 x %d x %s", d.batch, d.layers, s, d.batch, s)
+	}
+	return why
+}
+
+// checkBenchSpace refuses a bench whose files cannot fit where they go,
+// before it runs for half an hour and stops at a full disk. Spill
+// directories on OUT's filesystem share its free space.
+func checkBenchSpace(out string, spillDirs []string, d benchDisk) error {
+	needOut, needSpill := d.need()
+	type device struct {
+		dirs       []string
+		need, free uint64
+	}
+	var order []uint64
+	devices := map[uint64]*device{}
+	add := func(dir string, need uint64) error {
+		var st unix.Stat_t
+		if err := unix.Stat(dir, &st); err != nil {
+			return fmt.Errorf("%s: %w", dir, err)
+		}
+		dev, ok := devices[st.Dev]
+		if !ok {
+			var fs unix.Statfs_t
+			if err := unix.Statfs(dir, &fs); err != nil {
+				return fmt.Errorf("%s: %w", dir, err)
+			}
+			dev = &device{free: fs.Bavail * uint64(fs.Bsize)}
+			devices[st.Dev] = dev
+			order = append(order, st.Dev)
+		}
+		dev.dirs, dev.need = append(dev.dirs, dir), dev.need+need
+		return nil
+	}
+	if err := add(out, needOut); err != nil {
+		return err
+	}
+	for _, dir := range spillDirs {
+		// Pages are striped over the spill directories evenly.
+		if err := add(dir, needSpill/uint64(len(spillDirs))); err != nil {
+			return err
+		}
+	}
+	for _, k := range order {
+		if dev := devices[k]; dev.need > dev.free {
+			return fmt.Errorf("%s need %s free at once (%s), %s is free: free some, or sweep fewer or smaller sectors (--sectors, --batch, --layers, --sector-size)",
+				strings.Join(dev.dirs, " and "), humanize.IBytes(dev.need), d.why(), humanize.IBytes(dev.free))
+		}
+	}
+	return nil
 }

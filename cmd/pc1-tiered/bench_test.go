@@ -158,3 +158,39 @@ func TestBenchQuick(t *testing.T) {
 	require.Equal(t, 2, device.Report.Spill.BatchLanes)
 	require.Zero(t, device.Report.Spill.ExpanderBlocks, "a window only")
 }
+
+// TestBenchSpace checks the space a bench run needs, and that a run
+// whose files cannot fit is refused before it starts, naming what it
+// needs and what is free.
+func TestBenchSpace(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		name       string
+		d          benchDisk
+		out, spill uint64
+	}{
+		{name: "sector sweep only", d: benchDisk{sectors: 4, layers: 4, sectorSize: 64 * mib}, out: 1024 * mib},
+		// The run that stopped at a full disk on the development VM after
+		// its fifth point: 40.5 GiB, with 39 GiB free.
+		{name: "batch of 64", d: benchDisk{sectors: 2, batch: 64, layers: 4, sectorSize: 64 * mib}, out: (512 + 32768) * mib, spill: 8192 * mib},
+		{name: "quick", d: benchDisk{sectors: 2, batch: 2, layers: 2, sectorSize: 2 * mib}, out: 24 * mib, spill: 8 * mib},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, spill := tc.d.need()
+			require.Equal(t, tc.out, out)
+			require.Equal(t, tc.spill, spill)
+		})
+	}
+
+	dir := t.TempDir()
+	spill := filepath.Join(dir, "spill")
+	require.NoError(t, os.Mkdir(spill, 0o755))
+	require.NoError(t, checkBenchSpace(dir, []string{spill}, benchDisk{sectors: 2, batch: 2, layers: 2, sectorSize: 2 * mib}))
+	// A petabyte sector fits nowhere: refused, naming both directories
+	// (one filesystem) and the arithmetic.
+	err := checkBenchSpace(dir, []string{spill}, benchDisk{sectors: 2, batch: 2, layers: 2, sectorSize: 1 << 50})
+	require.Error(t, err)
+	for _, want := range []string{dir + " and " + spill, "need 16 PiB free", "2 x 2 layers x 1.0 PiB", "is free", "--sectors"} {
+		require.ErrorContains(t, err, want)
+	}
+}

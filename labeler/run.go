@@ -197,15 +197,11 @@ type layerCommit struct {
 	err  error
 }
 
-// commitLayer starts committing every lane's file of layer, a few at a
-// time (a wide batch would otherwise sync and check them one sector after
-// another), and takes the files from the lanes.
-func (r *run) commitLayer(js *jobState, layer int) *layerCommit {
+// commitLayer starts committing files, every lane's file of layer (lane
+// order), a few at a time (a wide batch would otherwise sync and check
+// them one sector after another).
+func (r *run) commitLayer(js *jobState, layer int, files []*blockio.LayerFile) *layerCommit {
 	c := &layerCommit{done: make(chan struct{})}
-	files := make([]*blockio.LayerFile, len(js.lanes))
-	for s, ln := range js.lanes {
-		files[s], ln.file = ln.file, nil
-	}
 	go func() {
 		defer close(c.done)
 		errs := make([]error, len(js.lanes))
@@ -230,6 +226,15 @@ func (r *run) commitLayer(js *jobState, layer int) *layerCommit {
 		c.err = errors.Join(errs...)
 	}()
 	return c
+}
+
+// takeFiles takes the lanes' layer files, for their commit.
+func (js *jobState) takeFiles() []*blockio.LayerFile {
+	files := make([]*blockio.LayerFile, len(js.lanes))
+	for s, ln := range js.lanes {
+		files[s], ln.file = ln.file, nil
+	}
+	return files
 }
 
 // wait returns the commit's error once it is done; nil waits for nothing.
@@ -380,18 +385,11 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 			return fmt.Errorf("resuming at layer %d: %w", start.layer, err)
 		}
 	}
+	startBlock, err := r.openLayer(js, start.layer, true, blocksPerLayer)
+	if err != nil {
+		return fmt.Errorf("layer %d: %w", start.layer, err)
+	}
 	for layer := start.layer; layer <= r.cfg.Layers; layer++ {
-		startBlock, err := r.openLayer(js, layer, layer == start.layer, blocksPerLayer)
-		if err != nil {
-			return fmt.Errorf("layer %d: %w", layer, err)
-		}
-		if committing != nil {
-			// Where a rerun resumes stays where the kill came: in this
-			// layer only once the layer before has its final name.
-			for _, ln := range js.lanes {
-				ln.file.LogAfter(committing.wait)
-			}
-		}
 		if err := r.layer(ctx, js, place, layer, startBlock, blocksPerLayer, staggerAt, openGate); err != nil {
 			return fmt.Errorf("layer %d: %w", layer, err)
 		}
@@ -408,12 +406,28 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 		if err != nil {
 			return err // this layer's checksum cannot go on record before it
 		}
-		committing = r.commitLayer(js, layer)
-		if layer == r.cfg.Layers || !commitBehind {
-			err = committing.wait()
-			committing = nil
-			if err != nil {
+		files := js.takeFiles()
+		if layer < r.cfg.Layers && commitBehind {
+			// The next layer's files first: their space is reserved before
+			// this layer's commit starts, so that a full disk stops the
+			// run with this layer committed, as a commit in line did.
+			if startBlock, err = r.openLayer(js, layer+1, false, blocksPerLayer); err != nil {
+				return errors.Join(r.commitLayer(js, layer, files).wait(), fmt.Errorf("layer %d: %w", layer+1, err))
+			}
+			committing = r.commitLayer(js, layer, files)
+			// Where a rerun resumes stays where the kill came: in the next
+			// layer only once this one has its final name.
+			for _, ln := range js.lanes {
+				ln.file.LogAfter(committing.wait)
+			}
+		} else {
+			if err := r.commitLayer(js, layer, files).wait(); err != nil {
 				return err
+			}
+			if layer < r.cfg.Layers {
+				if startBlock, err = r.openLayer(js, layer+1, false, blocksPerLayer); err != nil {
+					return fmt.Errorf("layer %d: %w", layer+1, err)
+				}
 			}
 		}
 		// Every lane waits for all the group's commits.

@@ -197,28 +197,9 @@ func (h *batchHasher) serve(cs *chunkSync, i int) {
 	defer func() { cs.exited <- struct{}{} }()
 	var seen uint64
 	for {
-		var idleSince time.Time
-		for poll := 0; cs.seq.Load() == seen; poll++ {
-			if cs.stopped.Load() {
-				return
-			}
-			if poll%1024 != 0 {
-				continue
-			}
-			if idleSince.IsZero() {
-				idleSince = time.Now()
-			}
-			if time.Since(idleSince) < spinBeforePark {
-				continue
-			}
-			// Park: say so, look once more (the job may have published
-			// before seeing the flag), then sleep until woken.
-			cs.parked[i].Store(true)
-			if cs.seq.Load() == seen && !cs.stopped.Load() {
-				<-cs.wake[i]
-			}
-			cs.parked[i].Store(false)
-			idleSince = time.Time{}
+		spinThenSleep(func() bool { return cs.seq.Load() != seen || cs.stopped.Load() }, &cs.parked[i], cs.wake[i])
+		if cs.seq.Load() == seen {
+			return // stopped
 		}
 		c := seen % 2
 		seen++
@@ -355,26 +336,31 @@ func (cs *chunkSync) finishChunk() {
 // threads they wait for (the reader's, whose completions are reaped on
 // its own thread).
 func (cs *chunkSync) waitFor(chunks uint64) {
+	spinThenSleep(func() bool { return cs.finished(chunks) }, &cs.jobParked, cs.jobWake)
+}
+
+// spinThenSleep returns once ready holds, for either side of a batch's
+// chunks: it spins, and once it has spun spinBeforePark it sets parked,
+// looks once more (the other side may have moved before it saw the flag)
+// and sleeps on wake, which the other side signals when it sees the flag.
+// A stale wake-up only costs another look.
+func spinThenSleep(ready func() bool, parked *atomic.Bool, wake <-chan struct{}) {
 	var since time.Time
-	for poll := 0; !cs.finished(chunks); poll++ {
+	for poll := 0; !ready(); poll++ {
 		if poll%1024 != 0 {
 			continue
 		}
 		if since.IsZero() {
 			since = time.Now()
-			continue
 		}
 		if time.Since(since) < spinBeforePark {
 			continue
 		}
-		// As a helper parks: say so, look once more, sleep; a helper
-		// that finishes a chunk after the flag is set sends a wake-up (a
-		// stale one only costs another look).
-		cs.jobParked.Store(true)
-		if !cs.finished(chunks) {
-			<-cs.jobWake
+		parked.Store(true)
+		if !ready() {
+			<-wake
 		}
-		cs.jobParked.Store(false)
+		parked.Store(false)
 		since = time.Time{}
 	}
 }

@@ -93,6 +93,9 @@ type nodeLabeler struct {
 	shaNI bool
 
 	header [64]byte
+	// state is the SHA-256 state after the header block of the node
+	// labelRange hashes next (sumChained).
+	state [32]byte
 	// pad is the second half of the last block: the message ends with one
 	// parent label, then 0x80, zeros and the message length in bits.
 	pad [32]byte
@@ -169,6 +172,9 @@ func (l *nodeLabeler) labelRange(first, count uint64, parents []uint32, cur, pre
 	for i := uint64(0); i < min(count, prefetchDistance); i++ {
 		l.parentAddrs(&l.addrs[i%ring], first+i, parents[i*sdr.Degree:(i+1)*sdr.Degree], degree, cur, prev)
 	}
+	// chained says l.state holds the state after node's header block (the
+	// previous node's kernel call computed it).
+	chained := false
 	for i := uint64(0); i < count; i++ {
 		next, nnext := &l.addrs[(i+prefetchDistance)%ring], 0
 		if ahead := i + prefetchDistance; ahead < count {
@@ -182,7 +188,12 @@ func (l *nodeLabeler) labelRange(first, count uint64, parents []uint32, cur, pre
 			prefetchLabels(&next[0], nnext)
 			l.h.Sum(0, out[:])
 		case l.shaNI:
-			l.sumHalves(node, &l.addrs[i%ring], out, next, nnext)
+			if !chained {
+				binary.BigEndian.PutUint64(l.header[36:44], node)
+				sha256HeaderState(&l.header, &l.state)
+				chained = true
+			}
+			l.sumChained(node, &l.addrs[i%ring], out, next, nnext)
 		default:
 			prefetchLabels(&next[0], nnext)
 			l.sumCopy(node, &l.addrs[i%ring], degree, out)
@@ -237,6 +248,21 @@ func (l *nodeLabeler) sumHalves(node uint64, a *[halfSlots]uintptr, out *[sdr.No
 		order = &l.orderLayer1
 	}
 	sha256Halves(out, &a[0], &order[0], sdr.CompressionsPerNode, &next[0], nnext)
+	out[31] &= 0x3f
+}
+
+// sumChained hashes node's message as sumHalves does, from l.state, the
+// state its header block leaves, and computes the next node's into
+// l.state meanwhile: a node's header depends on no label, so one stream's
+// latency-bound chain is 19 blocks a node instead of 20 (BenchmarkMultiKernels,
+// pairs-k1 against chain-k1).
+func (l *nodeLabeler) sumChained(node uint64, a *[halfSlots]uintptr, out *[sdr.NodeSize]byte, next *[halfSlots]uintptr, nnext int) {
+	binary.BigEndian.PutUint64(l.header[36:44], node+1)
+	order := &l.orderLayerN
+	if l.layer == 1 {
+		order = &l.orderLayer1
+	}
+	sha256HalvesNext(out, &a[0], &order[2], sdr.CompressionsPerNode-1, &next[0], nnext, &l.state, &l.header)
 	out[31] &= 0x3f
 }
 

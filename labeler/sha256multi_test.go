@@ -414,6 +414,21 @@ func BenchmarkMultiKernels(b *testing.B) {
 			}
 			reportNodeRate(b, 1)
 		})
+		// A run of nodes, each next header compressed alongside the node
+		// before it, as labelRange hashes one sector.
+		b.Run(shape+"/chain-k1", func(b *testing.B) {
+			if !cpuHasSHANI() {
+				b.Skip("no SHA extensions")
+			}
+			l := ns.ls[0]
+			a := &l.addrs[0]
+			var state [32]byte
+			sha256HeaderState(&l.header, &state)
+			for b.Loop() {
+				sha256HalvesNext(&out[0], &a[0], &order[2], sdr.CompressionsPerNode-1, &a[0], 0, &state, &l.header)
+			}
+			reportNodeRate(b, 1)
+		})
 		for k := 1; k <= maxStreams; k++ {
 			b.Run(fmt.Sprintf("%s/multi-k%d", shape, k), func(b *testing.B) {
 				if !multiSHANI() {

@@ -51,6 +51,52 @@ func TestSHA256Pairs(t *testing.T) {
 	}
 }
 
+// TestSHA256HalvesNext checks the chained kernel against crypto/sha256:
+// a run of messages of 2 to 40 blocks, each hashed from the state its
+// header block left, the state the previous call computed alongside its
+// own rounds (the first from sha256HeaderState).
+func TestSHA256HalvesNext(t *testing.T) {
+	if !cpuHasSHANI() {
+		t.Skip("no SHA extensions on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, blocks := range []int{2, 3, 19, 20, 40} {
+		const run = 8
+		msgs := make([][]byte, run+1)
+		lens := make([]int, run+1)
+		for m := range msgs {
+			lens[m] = blocks*64 - 9 - rng.IntN(min(55, blocks*64-64-9))
+			msgs[m] = make([]byte, blocks*64)
+			for i := range lens[m] {
+				msgs[m][i] = byte(rng.Uint32())
+			}
+			msgs[m][lens[m]] = 0x80
+			binary.BigEndian.PutUint64(msgs[m][blocks*64-8:], uint64(lens[m])*8)
+		}
+		var state [32]byte
+		var next [64]byte
+		copy(next[:], msgs[0])
+		sha256HeaderState(&next, &state)
+		for m := range run {
+			pool := make([]byte, 64*1024)
+			perm := rng.Perm(len(pool) / 32)
+			halves := make([]uintptr, 2*blocks)
+			order := make([]uint8, 2*blocks)
+			for h := range 2 * blocks {
+				at := perm[h] * 32
+				copy(pool[at:at+32], msgs[m][32*h:])
+				halves[2*blocks-1-h] = uintptr(unsafe.Pointer(&pool[at]))
+				order[h] = uint8(2*blocks - 1 - h)
+			}
+			copy(next[:], msgs[m+1])
+			var got [32]byte
+			sha256HalvesNext(&got, &halves[0], &order[2], blocks-1, &halves[0], 2*blocks, &state, &next)
+			runtime.KeepAlive(pool)
+			require.Equal(t, sha256.Sum256(msgs[m][:lens[m]]), got, "%d blocks, message %d", blocks, m)
+		}
+	}
+}
+
 // BenchmarkNodeKernels compares one node's hash by the pairs kernel (parents
 // in cache, in place) with crypto/sha256 over the same 1248-byte message.
 func BenchmarkNodeKernels(b *testing.B) {

@@ -429,6 +429,25 @@ func BenchmarkMultiKernels(b *testing.B) {
 			}
 			reportNodeRate(b, 1)
 		})
+		// The same with the true dependency of one sector's chain: the
+		// first parent is the label just written, so no node starts before
+		// the one before it ends.
+		b.Run(shape+"/chain-k1-dep", func(b *testing.B) {
+			if !cpuHasSHANI() {
+				b.Skip("no SHA extensions")
+			}
+			l := ns.ls[0]
+			a := l.addrs[0]
+			var lab [32]byte
+			a[0] = uintptr(unsafe.Pointer(&lab))
+			var state [32]byte
+			sha256HeaderState(&l.header, &state)
+			for b.Loop() {
+				sha256HalvesNext(&lab, &a[0], &order[2], sdr.CompressionsPerNode-1, &a[0], 0, &state, &l.header)
+				lab[31] &= 0x3f
+			}
+			reportNodeRate(b, 1)
+		})
 		for k := 1; k <= maxStreams; k++ {
 			b.Run(fmt.Sprintf("%s/multi-k%d", shape, k), func(b *testing.B) {
 				if !multiSHANI() {

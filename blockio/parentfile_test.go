@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/stretchr/testify/require"
@@ -182,6 +183,10 @@ func TestParentStream(t *testing.T) {
 	for _, tc := range []struct{ chunk, depth int }{{64, 1}, {1, 1}, {7, 2}, {10, 3}, {100, 2}} {
 		s, err := OpenParentStream(info.Path, g.Nodes(), tc.chunk, tc.depth)
 		require.NoError(t, err)
+		// A rewind before the first chunk keeps the pass opening started.
+		opened := s.cur
+		require.NoError(t, s.Rewind())
+		require.Same(t, opened, s.cur)
 		for pass := range 3 {
 			var got []uint32
 			for {
@@ -194,7 +199,13 @@ func TestParentStream(t *testing.T) {
 				got = append(got, ps...)
 			}
 			require.Equal(t, table, got, "chunk %d depth %d pass %d", tc.chunk, tc.depth, pass)
+			// The next pass is already being read: its first chunk comes
+			// without the caller asking.
+			next := s.next
+			require.NotNil(t, next)
+			require.Eventually(t, func() bool { return len(next.ready) > 0 }, 10*time.Second, time.Millisecond)
 			require.NoError(t, s.Rewind())
+			require.Same(t, next, s.cur)
 		}
 		// Rewind part-way through a pass starts again at node 0.
 		_, _, err = s.Next()

@@ -322,10 +322,15 @@ type coldPrefetch struct {
 	ctx  context.Context
 	stop chan struct{}
 
-	// held are the pages the prefetcher holds a reference on; order lists
-	// them by the node that last asked, to drop those the hashing passed.
+	// held are the pages the prefetcher holds a reference on; order[head:]
+	// lists them by the node that last asked, to drop those the hashing
+	// passed. drop runs for every node walked: moving the tens of
+	// thousands of entries left down each time it dropped one took 0.8 s
+	// of a 41 s run (64 x 16 MiB at 1.1 x S), so the front only moves and
+	// the slice is compacted once half of it is dropped.
 	held  map[pageKey]heldPage
 	order []pageNeed
+	head  int
 	// entries are the cold parents of nodes [first, ...) not handed over
 	// yet; pending those whose page is in the submission being built.
 	entries []coldEntry
@@ -526,7 +531,7 @@ func (p *coldPrefetch) send(b coldBatch) error {
 
 // drop releases the pages no node from before on reads.
 func (p *coldPrefetch) drop(before uint64) {
-	k := 0
+	k := p.head
 	for k < len(p.order) && p.order[k].node < before {
 		n := p.order[k]
 		if h, ok := p.held[n.key]; ok && h.last == n.node {
@@ -537,7 +542,14 @@ func (p *coldPrefetch) drop(before uint64) {
 		}
 		k++
 	}
-	p.order = append(p.order[:0], p.order[k:]...)
+	switch {
+	case k == len(p.order):
+		p.order, p.head = p.order[:0], 0
+	case k > len(p.order)/2:
+		p.order, p.head = p.order[:copy(p.order, p.order[k:])], 0
+	default:
+		p.head = k
+	}
 }
 
 func (c *ColdLabels) pagesOf(prev bool) layerPages {

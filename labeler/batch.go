@@ -119,8 +119,9 @@ type batchHasher struct {
 }
 
 // newBatchLabeler makes the labeler of lanes, hashing on up to hashers
-// cores (close stops the helpers).
-func newBatchLabeler(lanes []*lane, useSHANI bool, hashers int) (*batchLabeler, error) {
+// cores (close stops the helpers), its helpers' threads placed by
+// affinity.
+func newBatchLabeler(lanes []*lane, useSHANI bool, hashers int, affinity hashAffinity) (*batchLabeler, error) {
 	k := len(lanes)
 	if k < 2 || k > tier.MaxBatchLanes {
 		return nil, fmt.Errorf("batch of %d sectors: want 2 to %d", k, tier.MaxBatchLanes)
@@ -161,7 +162,7 @@ func newBatchLabeler(lanes []*lane, useSHANI bool, hashers int) (*batchLabeler, 
 		g.sync = &chunkSync{parked: make([]atomic.Bool, h-1), exited: make(chan struct{}, h-1), jobWake: make(chan struct{}, 1)}
 		for i, bh := range g.hashers[1:] {
 			g.sync.wake = append(g.sync.wake, make(chan struct{}, 1))
-			go bh.serve(g.sync, i)
+			go bh.serve(g.sync, i, affinity)
 		}
 	}
 	return g, nil
@@ -191,9 +192,10 @@ func (g *batchLabeler) close() {
 
 // serve runs helper i on its own thread, so that the thread's CPU time is
 // its hashing's: it labels each chunk published, then counts it done.
-func (h *batchHasher) serve(cs *chunkSync, i int) {
+func (h *batchHasher) serve(cs *chunkSync, i int, affinity hashAffinity) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	defer affinity.apply()()
 	defer func() { cs.exited <- struct{}{} }()
 	var seen uint64
 	for {

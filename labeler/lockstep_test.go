@@ -476,7 +476,7 @@ func TestBatchLabelerMatchesSingle(t *testing.T) {
 				hashers := 1 + k%3 // one core, or several
 				t.Run(fmt.Sprintf("k%d/%s/layer%d/hashers%d", k, pathName(useSHANI), layer, hashers), func(t *testing.T) {
 					lf := newLaneFixture(t, k, useSHANI, rng)
-					g, err := newBatchLabeler(lf.lanes, useSHANI, hashers)
+					g, err := newBatchLabeler(lf.lanes, useSHANI, hashers, hashAffinity{})
 					require.NoError(t, err)
 					defer g.close()
 					for _, ln := range lf.lanes {
@@ -514,7 +514,7 @@ func TestBatchLabelerAllocs(t *testing.T) {
 	for _, k := range batchSizes {
 		for _, useSHANI := range multiPaths() {
 			lf := newLaneFixture(t, k, useSHANI, rng)
-			g, err := newBatchLabeler(lf.lanes, useSHANI, 2)
+			g, err := newBatchLabeler(lf.lanes, useSHANI, 2, hashAffinity{})
 			require.NoError(t, err)
 			defer g.close()
 			for _, ln := range lf.lanes {
@@ -654,7 +654,7 @@ func BenchmarkGroupLabelRange(b *testing.B) {
 			}
 			var gl *batchLabeler
 			if k > 1 {
-				gl, err = newBatchLabeler(lanes, true, bc.hashers)
+				gl, err = newBatchLabeler(lanes, true, bc.hashers, hashAffinity{})
 				require.NoError(b, err)
 				defer gl.close()
 				gl.reset(lanes, 2)

@@ -97,6 +97,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		starts: starts,
 	}
 	groups := groupSectors(starts, k)
+	// The most threads the run hashes on at once: a job's, or a batch's
+	// hashers (a batch alone takes every core, batches share them).
+	threads := min(cap(r.cores), pcfg.Jobs)
+	if k > 1 {
+		threads = min(cap(r.cores), pcfg.Jobs*max(1, cap(r.cores)/pcfg.Jobs))
+	}
+	r.affinity = newHashAffinity(threads)
 	r.stagger = spill == nil && !p.HoldsAll(cfg.Layers)
 	r.gates = make([]chan struct{}, len(groups))
 	for i := range r.gates {
@@ -161,6 +168,8 @@ type run struct {
 	cores chan struct{}
 	// coreMu orders the jobs that take several cores (acquireCores).
 	coreMu sync.Mutex
+	// affinity is where the hashing threads run.
+	affinity hashAffinity
 	// shaNI selects the hashing kernel that reads parents in place.
 	shaNI bool
 	// spill is set when jobs keep part of their layers on the device.
@@ -294,6 +303,7 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 	// labels, or for a core).
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	defer r.affinity.apply()()
 
 	j, err := r.pool.Join(r.cfg.Layers)
 	if err != nil {
@@ -335,7 +345,7 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 		// A batch alone on the machine hashes on every core; batches
 		// that share it, on their share.
 		hashers := max(1, cap(r.cores)/r.pool.Jobs())
-		if js.group, err = newBatchLabeler(js.lanes, r.shaNI, hashers); err != nil {
+		if js.group, err = newBatchLabeler(js.lanes, r.shaNI, hashers, r.affinity); err != nil {
 			return err
 		}
 		defer js.group.close()

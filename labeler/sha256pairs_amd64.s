@@ -34,129 +34,104 @@
 	MOVOU off(ptr), m \
 	PSHUFB X8, m
 
-// func sha256Halves(out *[32]byte, halves *uintptr, order *uint8, blocks int, prefetch *uintptr, nprefetch int)
-//
-// Hashes blocks 64-byte blocks, block j being the 32 bytes at
-// halves[order[2j]] followed by the 32 bytes at halves[order[2j+1]], from
-// the initial hash value, and writes the big-endian digest to out. The
-// caller supplies the padding as part of the last block. First it
-// prefetches the nprefetch addresses at prefetch (a later node's parents),
-// saving a call per node.
-TEXT ·sha256Halves(SB), NOSPLIT, $0-48
-	MOVQ prefetch+32(FP), SI
-	MOVQ nprefetch+40(FP), CX
-	TESTQ CX, CX
-	JE prefetched
-prefetchloop:
-	MOVQ (SI), AX
-	PREFETCHT0 (AX)
-	ADDQ $8, SI
-	DECQ CX
-	JNE prefetchloop
-prefetched:
-	MOVQ out+0(FP), DX
-	MOVQ halves+8(FP), R8
-	MOVQ order+16(FP), BX
-	MOVQ blocks+24(FP), CX
-	MOVOU ·sha256FlipMask(SB), X8
-
-	// State to the ABEF / CDGH layout SHA256RNDS2 works on.
-	MOVOU ·sha256IV+0(SB), X1
-	MOVOU ·sha256IV+16(SB), X2
-	MOVO X1, X7
-	PUNPCKLQDQ X2, X1
-	PUNPCKHQDQ X7, X2
-	PSHUFD $0x1b, X1, X1
-	PSHUFD $0xb1, X2, X2
-
-	TESTQ CX, CX
-	JE done
-
-loop:
-	MOVBQZX 0(BX), AX
-	MOVQ (R8)(AX*8), SI
-	MOVBQZX 1(BX), AX
-	MOVQ (R8)(AX*8), DI
-	MOVO X1, X9
-	MOVO X2, X10
-	LOAD(0, SI, X3)
-	ROUNDS_A(0, X3)
-	ROUNDS_B
-	LOAD(16, SI, X4)
-	ROUNDS_A(4, X4)
-	ROUNDS_B
-	SHA256MSG1 X4, X3
-	LOAD(0, DI, X5)
-	ROUNDS_A(8, X5)
-	ROUNDS_B
-	SHA256MSG1 X5, X4
-	LOAD(16, DI, X6)
-	ROUNDS_A(12, X6)
-	SCHED2(X6, X3, X5)
-	ROUNDS_B
-	SHA256MSG1 X6, X5
-	ROUNDS_A(16, X3)
-	SCHED2(X3, X4, X6)
-	ROUNDS_B
-	SHA256MSG1 X3, X6
-	ROUNDS_A(20, X4)
-	SCHED2(X4, X5, X3)
-	ROUNDS_B
-	SHA256MSG1 X4, X3
-	ROUNDS_A(24, X5)
-	SCHED2(X5, X6, X4)
-	ROUNDS_B
-	SHA256MSG1 X5, X4
-	ROUNDS_A(28, X6)
-	SCHED2(X6, X3, X5)
-	ROUNDS_B
-	SHA256MSG1 X6, X5
-	ROUNDS_A(32, X3)
-	SCHED2(X3, X4, X6)
-	ROUNDS_B
-	SHA256MSG1 X3, X6
-	ROUNDS_A(36, X4)
-	SCHED2(X4, X5, X3)
-	ROUNDS_B
-	SHA256MSG1 X4, X3
-	ROUNDS_A(40, X5)
-	SCHED2(X5, X6, X4)
-	ROUNDS_B
-	SHA256MSG1 X5, X4
-	ROUNDS_A(44, X6)
-	SCHED2(X6, X3, X5)
-	ROUNDS_B
-	SHA256MSG1 X6, X5
-	ROUNDS_A(48, X3)
-	SCHED2(X3, X4, X6)
-	ROUNDS_B
-	SHA256MSG1 X3, X6
-	ROUNDS_A(52, X4)
-	SCHED2(X4, X5, X3)
-	ROUNDS_B
-	ROUNDS_A(56, X5)
-	SCHED2(X5, X6, X4)
-	ROUNDS_B
-	ROUNDS_A(60, X6)
-	ROUNDS_B
-	PADDD X9, X1
+// One block of the message: its halves' addresses from order at BX, the
+// state saved in X9/X10 and added back after the 64 rounds.
+#define HALVES_BLOCK \
+	MOVBQZX 0(BX), AX \
+	MOVQ (R8)(AX*8), SI \
+	MOVBQZX 1(BX), AX \
+	MOVQ (R8)(AX*8), DI \
+	MOVO X1, X9 \
+	MOVO X2, X10 \
+	LOAD(0, SI, X3) \
+	ROUNDS_A(0, X3) \
+	ROUNDS_B \
+	LOAD(16, SI, X4) \
+	ROUNDS_A(4, X4) \
+	ROUNDS_B \
+	SHA256MSG1 X4, X3 \
+	LOAD(0, DI, X5) \
+	ROUNDS_A(8, X5) \
+	ROUNDS_B \
+	SHA256MSG1 X5, X4 \
+	LOAD(16, DI, X6) \
+	ROUNDS_A(12, X6) \
+	SCHED2(X6, X3, X5) \
+	ROUNDS_B \
+	SHA256MSG1 X6, X5 \
+	ROUNDS_A(16, X3) \
+	SCHED2(X3, X4, X6) \
+	ROUNDS_B \
+	SHA256MSG1 X3, X6 \
+	ROUNDS_A(20, X4) \
+	SCHED2(X4, X5, X3) \
+	ROUNDS_B \
+	SHA256MSG1 X4, X3 \
+	ROUNDS_A(24, X5) \
+	SCHED2(X5, X6, X4) \
+	ROUNDS_B \
+	SHA256MSG1 X5, X4 \
+	ROUNDS_A(28, X6) \
+	SCHED2(X6, X3, X5) \
+	ROUNDS_B \
+	SHA256MSG1 X6, X5 \
+	ROUNDS_A(32, X3) \
+	SCHED2(X3, X4, X6) \
+	ROUNDS_B \
+	SHA256MSG1 X3, X6 \
+	ROUNDS_A(36, X4) \
+	SCHED2(X4, X5, X3) \
+	ROUNDS_B \
+	SHA256MSG1 X4, X3 \
+	ROUNDS_A(40, X5) \
+	SCHED2(X5, X6, X4) \
+	ROUNDS_B \
+	SHA256MSG1 X5, X4 \
+	ROUNDS_A(44, X6) \
+	SCHED2(X6, X3, X5) \
+	ROUNDS_B \
+	SHA256MSG1 X6, X5 \
+	ROUNDS_A(48, X3) \
+	SCHED2(X3, X4, X6) \
+	ROUNDS_B \
+	SHA256MSG1 X3, X6 \
+	ROUNDS_A(52, X4) \
+	SCHED2(X4, X5, X3) \
+	ROUNDS_B \
+	ROUNDS_A(56, X5) \
+	SCHED2(X5, X6, X4) \
+	ROUNDS_B \
+	ROUNDS_A(60, X6) \
+	ROUNDS_B \
+	PADDD X9, X1 \
 	PADDD X10, X2
-	ADDQ $2, BX
-	DECQ CX
-	JNE loop
 
-done:
-	// Back to a..d, e..h, then big-endian bytes.
-	MOVO X1, X7
-	PUNPCKLQDQ X2, X1
-	PUNPCKHQDQ X7, X2
-	PSHUFD $0xb1, X1, X1
-	PSHUFD $0x1b, X2, X2
-	PSHUFB X8, X2
-	PSHUFB X8, X1
-	MOVOU X2, 0(DX)
+// Prefetches the nprefetch addresses at prefetch (the fifth and sixth
+// arguments of both kernels).
+#define PREFETCH_ARGS \
+	MOVQ prefetch+32(FP), SI \
+	MOVQ nprefetch+40(FP), CX \
+	TESTQ CX, CX \
+	JE prefetched \
+prefetchloop: \
+	MOVQ (SI), AX \
+	PREFETCHT0 (AX) \
+	ADDQ $8, SI \
+	DECQ CX \
+	JNE prefetchloop \
+prefetched:
+
+// The state back to a..d, e..h, then big-endian bytes to out (DX).
+#define STORE_OUT \
+	MOVO X1, X7 \
+	PUNPCKLQDQ X2, X1 \
+	PUNPCKHQDQ X7, X2 \
+	PSHUFD $0xb1, X1, X1 \
+	PSHUFD $0x1b, X2, X2 \
+	PSHUFB X8, X2 \
+	PSHUFB X8, X1 \
+	MOVOU X2, 0(DX) \
 	MOVOU X1, 16(DX)
-	RET
 
 // The initial hash value in SHA256RNDS2's ABEF / CDGH layout, into abef
 // and cdgh (tmp is scratch).
@@ -168,6 +143,94 @@ done:
 	PUNPCKHQDQ tmp, cdgh \
 	PSHUFD $0x1b, abef, abef \
 	PSHUFD $0xb1, cdgh, cdgh
+
+// func sha256Halves(out *[32]byte, halves *uintptr, order *uint8, blocks int, prefetch *uintptr, nprefetch int)
+//
+// Hashes blocks 64-byte blocks, block j being the 32 bytes at
+// halves[order[2j]] followed by the 32 bytes at halves[order[2j+1]], from
+// the initial hash value, and writes the big-endian digest to out. The
+// caller supplies the padding as part of the last block. First it
+// prefetches the nprefetch addresses at prefetch (a later node's parents),
+// saving a call per node.
+TEXT ·sha256Halves(SB), NOSPLIT, $0-48
+	PREFETCH_ARGS
+	MOVQ out+0(FP), DX
+	MOVQ halves+8(FP), R8
+	MOVQ order+16(FP), BX
+	MOVQ blocks+24(FP), CX
+	MOVOU ·sha256FlipMask(SB), X8
+
+	IV_SHUFFLED(X1, X2, X7)
+
+	TESTQ CX, CX
+	JE done
+
+loop:
+	HALVES_BLOCK
+	ADDQ $2, BX
+	DECQ CX
+	JNE loop
+
+done:
+	STORE_OUT
+	RET
+
+// Groups of four rounds of one stream, for the kernels that interleave
+// two: state s1, s2 (ABEF, CDGH), message schedule ring r (m the group's
+// words; next and prev the ring's next and previous registers), words
+// loaded byte-flipped from src. SCHED2 uses X7; X0 carries W+K. Their
+// order within a group is the one sha256Halves's loop body uses.
+#define LOAD_AT(src, m) \
+	MOVOU src, m \
+	PSHUFB X8, m
+
+#define RND_A(i, m, s1, s2) \
+	MOVOU ·sha256K+(i*4)(SB), X0 \
+	PADDD m, X0 \
+	SHA256RNDS2 X0, s1, s2
+
+#define RND_B(s1, s2) \
+	PSHUFD $0x0e, X0, X0 \
+	SHA256RNDS2 X0, s2, s1
+
+// Rounds 0-3.
+#define GRP_FIRST(i, src, m, s1, s2) \
+	LOAD_AT(src, m) \
+	RND_A(i, m, s1, s2) \
+	RND_B(s1, s2)
+
+// Rounds 4-11: load, rounds, first half of a later schedule step.
+#define GRP_LOAD(i, src, m, prev, s1, s2) \
+	LOAD_AT(src, m) \
+	RND_A(i, m, s1, s2) \
+	RND_B(s1, s2) \
+	SHA256MSG1 m, prev
+
+// Rounds 12-15: the last load, and the first schedule words.
+#define GRP_LOAD_SCHED(i, src, m, next, prev, s1, s2) \
+	LOAD_AT(src, m) \
+	RND_A(i, m, s1, s2) \
+	SCHED2(m, next, prev) \
+	RND_B(s1, s2) \
+	SHA256MSG1 m, prev
+
+// Rounds 16-51.
+#define GRP_SCHED(i, m, next, prev, s1, s2) \
+	RND_A(i, m, s1, s2) \
+	SCHED2(m, next, prev) \
+	RND_B(s1, s2) \
+	SHA256MSG1 m, prev
+
+// Rounds 52-59: the last schedule words.
+#define GRP_SCHED_LAST(i, m, next, prev, s1, s2) \
+	RND_A(i, m, s1, s2) \
+	SCHED2(m, next, prev) \
+	RND_B(s1, s2)
+
+// Rounds 60-63.
+#define GRP_LAST(i, m, s1, s2) \
+	RND_A(i, m, s1, s2) \
+	RND_B(s1, s2)
 
 // func sha256HalvesNext(out *[32]byte, halves *uintptr, order *uint8, blocks int, prefetch *uintptr, nprefetch int, state *[32]byte, next *[64]byte)
 //
@@ -184,17 +247,7 @@ done:
 // from *state) and its schedule ring in X11-X14; X0 and X7 are shared,
 // each use self-contained.
 TEXT ·sha256HalvesNext(SB), NOSPLIT, $0-64
-	MOVQ prefetch+32(FP), SI
-	MOVQ nprefetch+40(FP), CX
-	TESTQ CX, CX
-	JE nextprefetched
-nextprefetchloop:
-	MOVQ (SI), AX
-	PREFETCHT0 (AX)
-	ADDQ $8, SI
-	DECQ CX
-	JNE nextprefetchloop
-nextprefetched:
+	PREFETCH_ARGS
 	MOVQ out+0(FP), DX
 	MOVQ halves+8(FP), R8
 	MOVQ order+16(FP), BX
@@ -210,318 +263,40 @@ nextprefetched:
 	MOVQ (R8)(AX*8), SI
 	MOVBQZX 1(BX), AX
 	MOVQ (R8)(AX*8), DI
-	// Rounds 0-3: this node's block, then the next header.
-	MOVOU 0(SI), X3
-	PSHUFB X8, X3
-	MOVOU ·sha256K+0(SB), X0
-	PADDD X3, X0
-	SHA256RNDS2 X0, X1, X2
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X2, X1
-	MOVOU 0(R10), X11
-	PSHUFB X8, X11
-	MOVOU ·sha256K+0(SB), X0
-	PADDD X11, X0
-	SHA256RNDS2 X0, X9, X10
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	// Rounds 4-7: this node's block, then the next header.
-	MOVOU 16(SI), X4
-	PSHUFB X8, X4
-	MOVOU ·sha256K+16(SB), X0
-	PADDD X4, X0
-	SHA256RNDS2 X0, X1, X2
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X2, X1
-	SHA256MSG1 X4, X3
-	MOVOU 16(R10), X12
-	PSHUFB X8, X12
-	MOVOU ·sha256K+16(SB), X0
-	PADDD X12, X0
-	SHA256RNDS2 X0, X9, X10
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X12, X11
-	// Rounds 8-11: this node's block, then the next header.
-	MOVOU 0(DI), X5
-	PSHUFB X8, X5
-	MOVOU ·sha256K+32(SB), X0
-	PADDD X5, X0
-	SHA256RNDS2 X0, X1, X2
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X2, X1
-	SHA256MSG1 X5, X4
-	MOVOU 32(R10), X13
-	PSHUFB X8, X13
-	MOVOU ·sha256K+32(SB), X0
-	PADDD X13, X0
-	SHA256RNDS2 X0, X9, X10
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X13, X12
-	// Rounds 12-15: this node's block, then the next header.
-	MOVOU 16(DI), X6
-	PSHUFB X8, X6
-	MOVOU ·sha256K+48(SB), X0
-	PADDD X6, X0
-	SHA256RNDS2 X0, X1, X2
-	MOVO X6, X7
-	PALIGNR $4, X5, X7
-	PADDD X7, X3
-	SHA256MSG2 X6, X3
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X2, X1
-	SHA256MSG1 X6, X5
-	MOVOU 48(R10), X14
-	PSHUFB X8, X14
-	MOVOU ·sha256K+48(SB), X0
-	PADDD X14, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X14, X7
-	PALIGNR $4, X13, X7
-	PADDD X7, X11
-	SHA256MSG2 X14, X11
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X14, X13
-	// Rounds 16-19: this node's block, then the next header.
-	MOVOU ·sha256K+64(SB), X0
-	PADDD X3, X0
-	SHA256RNDS2 X0, X1, X2
-	MOVO X3, X7
-	PALIGNR $4, X6, X7
-	PADDD X7, X4
-	SHA256MSG2 X3, X4
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X2, X1
-	SHA256MSG1 X3, X6
-	MOVOU ·sha256K+64(SB), X0
-	PADDD X11, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X11, X7
-	PALIGNR $4, X14, X7
-	PADDD X7, X12
-	SHA256MSG2 X11, X12
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X11, X14
-	// Rounds 20-23: this node's block, then the next header.
-	MOVOU ·sha256K+80(SB), X0
-	PADDD X4, X0
-	SHA256RNDS2 X0, X1, X2
-	MOVO X4, X7
-	PALIGNR $4, X3, X7
-	PADDD X7, X5
-	SHA256MSG2 X4, X5
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X2, X1
-	SHA256MSG1 X4, X3
-	MOVOU ·sha256K+80(SB), X0
-	PADDD X12, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X12, X7
-	PALIGNR $4, X11, X7
-	PADDD X7, X13
-	SHA256MSG2 X12, X13
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X12, X11
-	// Rounds 24-27: this node's block, then the next header.
-	MOVOU ·sha256K+96(SB), X0
-	PADDD X5, X0
-	SHA256RNDS2 X0, X1, X2
-	MOVO X5, X7
-	PALIGNR $4, X4, X7
-	PADDD X7, X6
-	SHA256MSG2 X5, X6
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X2, X1
-	SHA256MSG1 X5, X4
-	MOVOU ·sha256K+96(SB), X0
-	PADDD X13, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X13, X7
-	PALIGNR $4, X12, X7
-	PADDD X7, X14
-	SHA256MSG2 X13, X14
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X13, X12
-	// Rounds 28-31: this node's block, then the next header.
-	MOVOU ·sha256K+112(SB), X0
-	PADDD X6, X0
-	SHA256RNDS2 X0, X1, X2
-	MOVO X6, X7
-	PALIGNR $4, X5, X7
-	PADDD X7, X3
-	SHA256MSG2 X6, X3
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X2, X1
-	SHA256MSG1 X6, X5
-	MOVOU ·sha256K+112(SB), X0
-	PADDD X14, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X14, X7
-	PALIGNR $4, X13, X7
-	PADDD X7, X11
-	SHA256MSG2 X14, X11
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X14, X13
-	// Rounds 32-35: this node's block, then the next header.
-	MOVOU ·sha256K+128(SB), X0
-	PADDD X3, X0
-	SHA256RNDS2 X0, X1, X2
-	MOVO X3, X7
-	PALIGNR $4, X6, X7
-	PADDD X7, X4
-	SHA256MSG2 X3, X4
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X2, X1
-	SHA256MSG1 X3, X6
-	MOVOU ·sha256K+128(SB), X0
-	PADDD X11, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X11, X7
-	PALIGNR $4, X14, X7
-	PADDD X7, X12
-	SHA256MSG2 X11, X12
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X11, X14
-	// Rounds 36-39: this node's block, then the next header.
-	MOVOU ·sha256K+144(SB), X0
-	PADDD X4, X0
-	SHA256RNDS2 X0, X1, X2
-	MOVO X4, X7
-	PALIGNR $4, X3, X7
-	PADDD X7, X5
-	SHA256MSG2 X4, X5
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X2, X1
-	SHA256MSG1 X4, X3
-	MOVOU ·sha256K+144(SB), X0
-	PADDD X12, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X12, X7
-	PALIGNR $4, X11, X7
-	PADDD X7, X13
-	SHA256MSG2 X12, X13
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X12, X11
-	// Rounds 40-43: this node's block, then the next header.
-	MOVOU ·sha256K+160(SB), X0
-	PADDD X5, X0
-	SHA256RNDS2 X0, X1, X2
-	MOVO X5, X7
-	PALIGNR $4, X4, X7
-	PADDD X7, X6
-	SHA256MSG2 X5, X6
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X2, X1
-	SHA256MSG1 X5, X4
-	MOVOU ·sha256K+160(SB), X0
-	PADDD X13, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X13, X7
-	PALIGNR $4, X12, X7
-	PADDD X7, X14
-	SHA256MSG2 X13, X14
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X13, X12
-	// Rounds 44-47: this node's block, then the next header.
-	MOVOU ·sha256K+176(SB), X0
-	PADDD X6, X0
-	SHA256RNDS2 X0, X1, X2
-	MOVO X6, X7
-	PALIGNR $4, X5, X7
-	PADDD X7, X3
-	SHA256MSG2 X6, X3
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X2, X1
-	SHA256MSG1 X6, X5
-	MOVOU ·sha256K+176(SB), X0
-	PADDD X14, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X14, X7
-	PALIGNR $4, X13, X7
-	PADDD X7, X11
-	SHA256MSG2 X14, X11
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X14, X13
-	// Rounds 48-51: this node's block, then the next header.
-	MOVOU ·sha256K+192(SB), X0
-	PADDD X3, X0
-	SHA256RNDS2 X0, X1, X2
-	MOVO X3, X7
-	PALIGNR $4, X6, X7
-	PADDD X7, X4
-	SHA256MSG2 X3, X4
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X2, X1
-	SHA256MSG1 X3, X6
-	MOVOU ·sha256K+192(SB), X0
-	PADDD X11, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X11, X7
-	PALIGNR $4, X14, X7
-	PADDD X7, X12
-	SHA256MSG2 X11, X12
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X11, X14
-	// Rounds 52-55: this node's block, then the next header.
-	MOVOU ·sha256K+208(SB), X0
-	PADDD X4, X0
-	SHA256RNDS2 X0, X1, X2
-	MOVO X4, X7
-	PALIGNR $4, X3, X7
-	PADDD X7, X5
-	SHA256MSG2 X4, X5
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X2, X1
-	MOVOU ·sha256K+208(SB), X0
-	PADDD X12, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X12, X7
-	PALIGNR $4, X11, X7
-	PADDD X7, X13
-	SHA256MSG2 X12, X13
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	// Rounds 56-59: this node's block, then the next header.
-	MOVOU ·sha256K+224(SB), X0
-	PADDD X5, X0
-	SHA256RNDS2 X0, X1, X2
-	MOVO X5, X7
-	PALIGNR $4, X4, X7
-	PADDD X7, X6
-	SHA256MSG2 X5, X6
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X2, X1
-	MOVOU ·sha256K+224(SB), X0
-	PADDD X13, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X13, X7
-	PALIGNR $4, X12, X7
-	PADDD X7, X14
-	SHA256MSG2 X13, X14
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	// Rounds 60-63: this node's block, then the next header.
-	MOVOU ·sha256K+240(SB), X0
-	PADDD X6, X0
-	SHA256RNDS2 X0, X1, X2
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X2, X1
-	MOVOU ·sha256K+240(SB), X0
-	PADDD X14, X0
-	SHA256RNDS2 X0, X9, X10
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
+	// Each group: four rounds of this node's block, then of the next
+	// header.
+	GRP_FIRST(0, 0(SI), X3, X1, X2)
+	GRP_FIRST(0, 0(R10), X11, X9, X10)
+	GRP_LOAD(4, 16(SI), X4, X3, X1, X2)
+	GRP_LOAD(4, 16(R10), X12, X11, X9, X10)
+	GRP_LOAD(8, 0(DI), X5, X4, X1, X2)
+	GRP_LOAD(8, 32(R10), X13, X12, X9, X10)
+	GRP_LOAD_SCHED(12, 16(DI), X6, X3, X5, X1, X2)
+	GRP_LOAD_SCHED(12, 48(R10), X14, X11, X13, X9, X10)
+	GRP_SCHED(16, X3, X4, X6, X1, X2)
+	GRP_SCHED(16, X11, X12, X14, X9, X10)
+	GRP_SCHED(20, X4, X5, X3, X1, X2)
+	GRP_SCHED(20, X12, X13, X11, X9, X10)
+	GRP_SCHED(24, X5, X6, X4, X1, X2)
+	GRP_SCHED(24, X13, X14, X12, X9, X10)
+	GRP_SCHED(28, X6, X3, X5, X1, X2)
+	GRP_SCHED(28, X14, X11, X13, X9, X10)
+	GRP_SCHED(32, X3, X4, X6, X1, X2)
+	GRP_SCHED(32, X11, X12, X14, X9, X10)
+	GRP_SCHED(36, X4, X5, X3, X1, X2)
+	GRP_SCHED(36, X12, X13, X11, X9, X10)
+	GRP_SCHED(40, X5, X6, X4, X1, X2)
+	GRP_SCHED(40, X13, X14, X12, X9, X10)
+	GRP_SCHED(44, X6, X3, X5, X1, X2)
+	GRP_SCHED(44, X14, X11, X13, X9, X10)
+	GRP_SCHED(48, X3, X4, X6, X1, X2)
+	GRP_SCHED(48, X11, X12, X14, X9, X10)
+	GRP_SCHED_LAST(52, X4, X5, X3, X1, X2)
+	GRP_SCHED_LAST(52, X12, X13, X11, X9, X10)
+	GRP_SCHED_LAST(56, X5, X6, X4, X1, X2)
+	GRP_SCHED_LAST(56, X13, X14, X12, X9, X10)
+	GRP_LAST(60, X6, X1, X2)
+	GRP_LAST(60, X14, X9, X10)
 
 	MOVOU 0(R11), X7
 	PADDD X7, X1
@@ -537,88 +312,13 @@ nextprefetched:
 	JE nextdone
 
 nextloop:
-	MOVBQZX 0(BX), AX
-	MOVQ (R8)(AX*8), SI
-	MOVBQZX 1(BX), AX
-	MOVQ (R8)(AX*8), DI
-	MOVO X1, X9
-	MOVO X2, X10
-	LOAD(0, SI, X3)
-	ROUNDS_A(0, X3)
-	ROUNDS_B
-	LOAD(16, SI, X4)
-	ROUNDS_A(4, X4)
-	ROUNDS_B
-	SHA256MSG1 X4, X3
-	LOAD(0, DI, X5)
-	ROUNDS_A(8, X5)
-	ROUNDS_B
-	SHA256MSG1 X5, X4
-	LOAD(16, DI, X6)
-	ROUNDS_A(12, X6)
-	SCHED2(X6, X3, X5)
-	ROUNDS_B
-	SHA256MSG1 X6, X5
-	ROUNDS_A(16, X3)
-	SCHED2(X3, X4, X6)
-	ROUNDS_B
-	SHA256MSG1 X3, X6
-	ROUNDS_A(20, X4)
-	SCHED2(X4, X5, X3)
-	ROUNDS_B
-	SHA256MSG1 X4, X3
-	ROUNDS_A(24, X5)
-	SCHED2(X5, X6, X4)
-	ROUNDS_B
-	SHA256MSG1 X5, X4
-	ROUNDS_A(28, X6)
-	SCHED2(X6, X3, X5)
-	ROUNDS_B
-	SHA256MSG1 X6, X5
-	ROUNDS_A(32, X3)
-	SCHED2(X3, X4, X6)
-	ROUNDS_B
-	SHA256MSG1 X3, X6
-	ROUNDS_A(36, X4)
-	SCHED2(X4, X5, X3)
-	ROUNDS_B
-	SHA256MSG1 X4, X3
-	ROUNDS_A(40, X5)
-	SCHED2(X5, X6, X4)
-	ROUNDS_B
-	SHA256MSG1 X5, X4
-	ROUNDS_A(44, X6)
-	SCHED2(X6, X3, X5)
-	ROUNDS_B
-	SHA256MSG1 X6, X5
-	ROUNDS_A(48, X3)
-	SCHED2(X3, X4, X6)
-	ROUNDS_B
-	SHA256MSG1 X3, X6
-	ROUNDS_A(52, X4)
-	SCHED2(X4, X5, X3)
-	ROUNDS_B
-	ROUNDS_A(56, X5)
-	SCHED2(X5, X6, X4)
-	ROUNDS_B
-	ROUNDS_A(60, X6)
-	ROUNDS_B
-	PADDD X9, X1
-	PADDD X10, X2
+	HALVES_BLOCK
 	ADDQ $2, BX
 	DECQ CX
 	JNE nextloop
 
 nextdone:
-	MOVO X1, X7
-	PUNPCKLQDQ X2, X1
-	PUNPCKHQDQ X7, X2
-	PSHUFD $0xb1, X1, X1
-	PSHUFD $0x1b, X2, X2
-	PSHUFB X8, X2
-	PSHUFB X8, X1
-	MOVOU X2, 0(DX)
-	MOVOU X1, 16(DX)
+	STORE_OUT
 	RET
 
 // func sha256HeaderState(next *[64]byte, state *[32]byte)
@@ -631,155 +331,22 @@ TEXT ·sha256HeaderState(SB), NOSPLIT, $0-16
 	MOVQ state+8(FP), R11
 	MOVOU ·sha256FlipMask(SB), X8
 	IV_SHUFFLED(X9, X10, X7)
-	MOVOU 0(R10), X11
-	PSHUFB X8, X11
-	MOVOU ·sha256K+0(SB), X0
-	PADDD X11, X0
-	SHA256RNDS2 X0, X9, X10
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	MOVOU 16(R10), X12
-	PSHUFB X8, X12
-	MOVOU ·sha256K+16(SB), X0
-	PADDD X12, X0
-	SHA256RNDS2 X0, X9, X10
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X12, X11
-	MOVOU 32(R10), X13
-	PSHUFB X8, X13
-	MOVOU ·sha256K+32(SB), X0
-	PADDD X13, X0
-	SHA256RNDS2 X0, X9, X10
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X13, X12
-	MOVOU 48(R10), X14
-	PSHUFB X8, X14
-	MOVOU ·sha256K+48(SB), X0
-	PADDD X14, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X14, X7
-	PALIGNR $4, X13, X7
-	PADDD X7, X11
-	SHA256MSG2 X14, X11
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X14, X13
-	MOVOU ·sha256K+64(SB), X0
-	PADDD X11, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X11, X7
-	PALIGNR $4, X14, X7
-	PADDD X7, X12
-	SHA256MSG2 X11, X12
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X11, X14
-	MOVOU ·sha256K+80(SB), X0
-	PADDD X12, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X12, X7
-	PALIGNR $4, X11, X7
-	PADDD X7, X13
-	SHA256MSG2 X12, X13
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X12, X11
-	MOVOU ·sha256K+96(SB), X0
-	PADDD X13, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X13, X7
-	PALIGNR $4, X12, X7
-	PADDD X7, X14
-	SHA256MSG2 X13, X14
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X13, X12
-	MOVOU ·sha256K+112(SB), X0
-	PADDD X14, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X14, X7
-	PALIGNR $4, X13, X7
-	PADDD X7, X11
-	SHA256MSG2 X14, X11
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X14, X13
-	MOVOU ·sha256K+128(SB), X0
-	PADDD X11, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X11, X7
-	PALIGNR $4, X14, X7
-	PADDD X7, X12
-	SHA256MSG2 X11, X12
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X11, X14
-	MOVOU ·sha256K+144(SB), X0
-	PADDD X12, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X12, X7
-	PALIGNR $4, X11, X7
-	PADDD X7, X13
-	SHA256MSG2 X12, X13
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X12, X11
-	MOVOU ·sha256K+160(SB), X0
-	PADDD X13, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X13, X7
-	PALIGNR $4, X12, X7
-	PADDD X7, X14
-	SHA256MSG2 X13, X14
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X13, X12
-	MOVOU ·sha256K+176(SB), X0
-	PADDD X14, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X14, X7
-	PALIGNR $4, X13, X7
-	PADDD X7, X11
-	SHA256MSG2 X14, X11
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X14, X13
-	MOVOU ·sha256K+192(SB), X0
-	PADDD X11, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X11, X7
-	PALIGNR $4, X14, X7
-	PADDD X7, X12
-	SHA256MSG2 X11, X12
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	SHA256MSG1 X11, X14
-	MOVOU ·sha256K+208(SB), X0
-	PADDD X12, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X12, X7
-	PALIGNR $4, X11, X7
-	PADDD X7, X13
-	SHA256MSG2 X12, X13
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	MOVOU ·sha256K+224(SB), X0
-	PADDD X13, X0
-	SHA256RNDS2 X0, X9, X10
-	MOVO X13, X7
-	PALIGNR $4, X12, X7
-	PADDD X7, X14
-	SHA256MSG2 X13, X14
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-	MOVOU ·sha256K+240(SB), X0
-	PADDD X14, X0
-	SHA256RNDS2 X0, X9, X10
-	PSHUFD $0x0e, X0, X0
-	SHA256RNDS2 X0, X10, X9
-
+	GRP_FIRST(0, 0(R10), X11, X9, X10)
+	GRP_LOAD(4, 16(R10), X12, X11, X9, X10)
+	GRP_LOAD(8, 32(R10), X13, X12, X9, X10)
+	GRP_LOAD_SCHED(12, 48(R10), X14, X11, X13, X9, X10)
+	GRP_SCHED(16, X11, X12, X14, X9, X10)
+	GRP_SCHED(20, X12, X13, X11, X9, X10)
+	GRP_SCHED(24, X13, X14, X12, X9, X10)
+	GRP_SCHED(28, X14, X11, X13, X9, X10)
+	GRP_SCHED(32, X11, X12, X14, X9, X10)
+	GRP_SCHED(36, X12, X13, X11, X9, X10)
+	GRP_SCHED(40, X13, X14, X12, X9, X10)
+	GRP_SCHED(44, X14, X11, X13, X9, X10)
+	GRP_SCHED(48, X11, X12, X14, X9, X10)
+	GRP_SCHED_LAST(52, X12, X13, X11, X9, X10)
+	GRP_SCHED_LAST(56, X13, X14, X12, X9, X10)
+	GRP_LAST(60, X14, X9, X10)
 	IV_SHUFFLED(X13, X14, X7)
 	PADDD X13, X9
 	PADDD X14, X10

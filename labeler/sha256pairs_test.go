@@ -21,28 +21,8 @@ func TestSHA256Pairs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, blocks := range []int{1, 2, 3, 19, 20, 40} {
 		for range 20 {
-			// The message is blocks*64 - 9 bytes of data and its padding,
-			// laid out in a contiguous buffer, then split into halves that
-			// are copied to random places in a pool.
-			n := blocks*64 - 9 - rng.IntN(min(55, blocks*64-9))
-			msg := make([]byte, blocks*64)
-			for i := range n {
-				msg[i] = byte(rng.Uint32())
-			}
-			msg[n] = 0x80
-			binary.BigEndian.PutUint64(msg[len(msg)-8:], uint64(n)*8)
-
-			pool := make([]byte, 64*1024)
-			perm := rng.Perm(len(pool) / 32)
-			// Halves are listed in reverse and ordered back by index.
-			halves := make([]uintptr, 2*blocks)
-			order := make([]uint8, 2*blocks)
-			for h := range 2 * blocks {
-				at := perm[h] * 32
-				copy(pool[at:at+32], msg[32*h:])
-				halves[2*blocks-1-h] = uintptr(unsafe.Pointer(&pool[at]))
-				order[h] = uint8(2*blocks - 1 - h)
-			}
+			msg, n := paddedMessage(rng, blocks, 0)
+			halves, order, pool := scatterHalves(rng, msg)
 			var got [32]byte
 			sha256Halves(&got, &halves[0], &order[0], blocks, &halves[0], 2*blocks)
 			runtime.KeepAlive(pool)
@@ -65,29 +45,15 @@ func TestSHA256HalvesNext(t *testing.T) {
 		msgs := make([][]byte, run+1)
 		lens := make([]int, run+1)
 		for m := range msgs {
-			lens[m] = blocks*64 - 9 - rng.IntN(min(55, blocks*64-64-9))
-			msgs[m] = make([]byte, blocks*64)
-			for i := range lens[m] {
-				msgs[m][i] = byte(rng.Uint32())
-			}
-			msgs[m][lens[m]] = 0x80
-			binary.BigEndian.PutUint64(msgs[m][blocks*64-8:], uint64(lens[m])*8)
+			// At least the header block of data: it is hashed apart.
+			msgs[m], lens[m] = paddedMessage(rng, blocks, 64)
 		}
 		var state [32]byte
 		var next [64]byte
 		copy(next[:], msgs[0])
 		sha256HeaderState(&next, &state)
 		for m := range run {
-			pool := make([]byte, 64*1024)
-			perm := rng.Perm(len(pool) / 32)
-			halves := make([]uintptr, 2*blocks)
-			order := make([]uint8, 2*blocks)
-			for h := range 2 * blocks {
-				at := perm[h] * 32
-				copy(pool[at:at+32], msgs[m][32*h:])
-				halves[2*blocks-1-h] = uintptr(unsafe.Pointer(&pool[at]))
-				order[h] = uint8(2*blocks - 1 - h)
-			}
+			halves, order, pool := scatterHalves(rng, msgs[m])
 			copy(next[:], msgs[m+1])
 			var got [32]byte
 			sha256HalvesNext(&got, &halves[0], &order[2], blocks-1, &halves[0], 2*blocks, &state, &next)
@@ -95,6 +61,36 @@ func TestSHA256HalvesNext(t *testing.T) {
 			require.Equal(t, sha256.Sum256(msgs[m][:lens[m]]), got, "%d blocks, message %d", blocks, m)
 		}
 	}
+}
+
+// paddedMessage returns a message of blocks 64-byte blocks: n random bytes
+// (at least least, and into the last block) and their SHA-256 padding.
+func paddedMessage(rng *rand.Rand, blocks, least int) (msg []byte, n int) {
+	n = blocks*64 - 9 - rng.IntN(min(55, blocks*64-9-least))
+	msg = make([]byte, blocks*64)
+	for i := range n {
+		msg[i] = byte(rng.Uint32())
+	}
+	msg[n] = 0x80
+	binary.BigEndian.PutUint64(msg[len(msg)-8:], uint64(n)*8)
+	return msg, n
+}
+
+// scatterHalves copies msg's 32-byte halves to random places in pool and
+// lists their addresses in reverse, order putting them back: the kernels
+// read a message wherever its halves lie. The caller keeps pool alive.
+func scatterHalves(rng *rand.Rand, msg []byte) (halves []uintptr, order []uint8, pool []byte) {
+	pool = make([]byte, 64*1024)
+	perm := rng.Perm(len(pool) / 32)
+	k := len(msg) / 32
+	halves, order = make([]uintptr, k), make([]uint8, k)
+	for h := range k {
+		at := perm[h] * 32
+		copy(pool[at:at+32], msg[32*h:])
+		halves[k-1-h] = uintptr(unsafe.Pointer(&pool[at]))
+		order[h] = uint8(k - 1 - h)
+	}
+	return halves, order, pool
 }
 
 // BenchmarkNodeKernels compares one node's hash by the pairs kernel (parents

@@ -237,25 +237,14 @@ func coldAddrs(a *[halfSlots]uintptr, node uint64, ps []uint32, degree int, cur,
 	}
 }
 
-// sumHalves hashes node's message straight from its parents' labels: the
-// header block, then the 37 parent slots as pairs of labels in the
-// reference's repetition order, the last pair completed by the padding. It
-// prefetches the nnext addresses at next while it is at it.
-func (l *nodeLabeler) sumHalves(node uint64, a *[halfSlots]uintptr, out *[sdr.NodeSize]byte, next *[halfSlots]uintptr, nnext int) {
-	binary.BigEndian.PutUint64(l.header[36:44], node)
-	order := &l.orderLayerN
-	if l.layer == 1 {
-		order = &l.orderLayer1
-	}
-	sha256Halves(out, &a[0], &order[0], sdr.CompressionsPerNode, &next[0], nnext)
-	out[31] &= 0x3f
-}
-
-// sumChained hashes node's message as sumHalves does, from l.state, the
-// state its header block leaves, and computes the next node's into
-// l.state meanwhile: a node's header depends on no label, so one stream's
-// latency-bound chain is 19 blocks a node instead of 20 (BenchmarkMultiKernels,
-// pairs-k1 against chain-k1).
+// sumChained hashes node's message straight from its parents' labels (the
+// 37 parent slots as pairs of labels in the reference's repetition order,
+// the last pair completed by the padding), from l.state, the state its
+// header block leaves, and computes the next node's into l.state
+// meanwhile: a node's header depends on no label, so one stream's
+// latency-bound chain is 19 blocks a node instead of 20
+// (BenchmarkMultiKernels, pairs-k1 against chain-k1). It prefetches the
+// nnext addresses at next while it is at it.
 func (l *nodeLabeler) sumChained(node uint64, a *[halfSlots]uintptr, out *[sdr.NodeSize]byte, next *[halfSlots]uintptr, nnext int) {
 	binary.BigEndian.PutUint64(l.header[36:44], node+1)
 	order := &l.orderLayerN

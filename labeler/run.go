@@ -99,9 +99,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	groups := groupSectors(starts, k)
 	// The most threads the run hashes on at once: a job's, or a batch's
 	// hashers (a batch alone takes every core, batches share them).
-	threads := min(cap(r.cores), pcfg.Jobs)
+	poolJobs := max(1, pcfg.Jobs)
+	threads := min(cap(r.cores), poolJobs)
 	if k > 1 {
-		threads = min(cap(r.cores), pcfg.Jobs*max(1, cap(r.cores)/pcfg.Jobs))
+		threads = min(cap(r.cores), poolJobs*max(1, cap(r.cores)/poolJobs))
 	}
 	r.affinity = newHashAffinity(threads)
 	r.stagger = spill == nil && !p.HoldsAll(cfg.Layers)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/pc1-tiered/pc1-tiered/sdr"
+
 	"github.com/stretchr/testify/require"
 )
 
@@ -91,6 +93,20 @@ func scatterHalves(rng *rand.Rand, msg []byte) (halves []uintptr, order []uint8,
 		order[h] = uint8(k - 1 - h)
 	}
 	return halves, order, pool
+}
+
+// sumHalves hashes node's whole message, header block included, straight
+// from its parents' labels, as labelRange did before sumChained: the
+// reference the chained and multi-stream kernels are checked and measured
+// against. It prefetches the nnext addresses at next while it is at it.
+func (l *nodeLabeler) sumHalves(node uint64, a *[halfSlots]uintptr, out *[sdr.NodeSize]byte, next *[halfSlots]uintptr, nnext int) {
+	binary.BigEndian.PutUint64(l.header[36:44], node)
+	order := &l.orderLayerN
+	if l.layer == 1 {
+		order = &l.orderLayer1
+	}
+	sha256Halves(out, &a[0], &order[0], sdr.CompressionsPerNode, &next[0], nnext)
+	out[31] &= 0x3f
 }
 
 // BenchmarkNodeKernels compares one node's hash by the pairs kernel (parents

@@ -9,7 +9,6 @@ import (
 	"unsafe"
 
 	"github.com/pc1-tiered/pc1-tiered/sdr"
-
 	"github.com/stretchr/testify/require"
 )
 

@@ -1,6 +1,7 @@
 package labeler
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,6 +20,8 @@ import (
 type hashAffinity struct {
 	set unix.CPUSet
 	on  bool
+	// desc says where and why, for the report.
+	desc string
 }
 
 // newHashAffinity decides where threads hashing threads run: on the CPUs
@@ -45,10 +48,38 @@ func newHashAffinity(threads int) hashAffinity {
 		return hashAffinity{}
 	}
 	a := hashAffinity{on: true}
+	quiet := map[int]bool{}
 	for _, cpu := range cpus {
 		a.set.Set(cpu)
+		quiet[cpu] = true
 	}
+	var busy []int
+	for _, cpu := range online {
+		if !quiet[cpu] {
+			busy = append(busy, cpu)
+		}
+	}
+	a.desc = fmt.Sprintf("CPU %s (storage interrupts go to CPU %s)", cpuList(cpus), cpuList(busy))
 	return a
+}
+
+// cpuList writes CPUs as "0", "0,2" or "0-3".
+func cpuList(cpus []int) string {
+	var parts []string
+	for i := 0; i < len(cpus); {
+		j := i
+		for j+1 < len(cpus) && cpus[j+1] == cpus[j]+1 {
+			j++
+		}
+		switch {
+		case j == i:
+			parts = append(parts, strconv.Itoa(cpus[i]))
+		default:
+			parts = append(parts, strconv.Itoa(cpus[i])+"-"+strconv.Itoa(cpus[j]))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ",")
 }
 
 // apply confines the calling thread, which must be locked to its

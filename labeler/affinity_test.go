@@ -123,3 +123,18 @@ func TestHashAffinityRestores(t *testing.T) {
 	require.NoError(t, unix.SchedGetaffinity(0, &now))
 	require.Equal(t, was, now)
 }
+
+func TestCPUList(t *testing.T) {
+	for _, tc := range []struct {
+		cpus []int
+		want string
+	}{
+		{[]int{0}, "0"},
+		{[]int{0, 2}, "0,2"},
+		{[]int{0, 1, 2, 3}, "0-3"},
+		{[]int{0, 1, 3, 4, 5, 7}, "0-1,3-5,7"},
+		{nil, ""},
+	} {
+		require.Equal(t, tc.want, cpuList(tc.cpus), "%v", tc.cpus)
+	}
+}

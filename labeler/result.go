@@ -56,6 +56,9 @@ type Result struct {
 	// Kernel names the hashing kernel: "sha-ni x2" (lockstep groups of 2
 	// hashed together), "sha-ni" or "portable".
 	Kernel string
+	// HashCPUs says where the hashing threads were kept and why, empty
+	// when the scheduler placed them (hashAffinity).
+	HashCPUs string
 }
 
 // SpillResult counts what the spill tier did.

@@ -105,6 +105,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		threads = min(cap(r.cores), poolJobs*max(1, cap(r.cores)/poolJobs))
 	}
 	r.affinity = newHashAffinity(threads)
+	res.HashCPUs = r.affinity.desc
 	r.stagger = spill == nil && !p.HoldsAll(cfg.Layers)
 	r.gates = make([]chan struct{}, len(groups))
 	for i := range r.gates {

@@ -157,6 +157,7 @@ func newReport(cfg *labeler.Config, res *labeler.Result, m *measurement) *Report
 		Parallel:                    res.Jobs,
 		Lockstep:                    res.Lockstep,
 		Kernel:                      res.Kernel,
+		HashCPUs:                    res.HashCPUs,
 		Warnings:                    res.Warnings,
 		Measured:                    m.on,
 	}

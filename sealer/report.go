@@ -130,6 +130,9 @@ type Report struct {
 	Lockstep int `json:"lockstep"`
 	// Kernel is the hashing kernel: "sha-ni x2", "sha-ni" or "portable".
 	Kernel string `json:"kernel"`
+	// HashCPUs is where the hashing threads were kept and why, empty when
+	// the scheduler placed them.
+	HashCPUs string `json:"hash_cpus,omitempty"`
 	// Measured says whether the run took the costly figures (the SHA-256
 	// rate, memory samples, I/O counters, host): without them those fields
 	// are zero.
@@ -155,6 +158,9 @@ func (r *Report) String() string {
 	if r.Measured {
 		fmt.Fprintf(&b, "wall %.2fs (after %.2fs of set-up), %.0f nodes/s, %.2f busy cores, sha_limit_ratio %.3f (%s, %.1fM compressions/s/core); kernel %s, lockstep %d\n",
 			r.WallSeconds, r.SetupSeconds, r.NodesPerSecond, r.BusyCores, r.SHALimitRatio, r.SHAImplementation, r.SHA256CompressionsPerSecond/1e6, r.Kernel, r.Lockstep)
+		if r.HashCPUs != "" {
+			fmt.Fprintf(&b, "hashing on %s\n", r.HashCPUs)
+		}
 		fmt.Fprintf(&b, "memory: peak RSS %s, peak anon %s, peak file %s; pool %s in %s blocks, peak use %s\n",
 			humanize.IBytes(r.PeakRSSBytes), humanize.IBytes(r.PeakAnonBytes), humanize.IBytes(r.PeakFileBytes),
 			humanize.IBytes(r.PoolSizeBytes), humanize.IBytes(r.BlockSizeBytes), humanize.IBytes(r.PoolPeakBytes))

@@ -25,8 +25,8 @@ type hashAffinity struct {
 }
 
 // newHashAffinity decides where threads hashing threads run: on the CPUs
-// this process may use that serve no storage interrupts, if there are at
-// least threads of them.
+// this process may use that take under 1% of the storage interrupts, if
+// there are at least threads of them and some CPU takes more.
 func newHashAffinity(threads int) hashAffinity {
 	var allowed unix.CPUSet
 	if unix.SchedGetaffinity(0, &allowed) != nil {

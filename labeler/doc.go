@@ -6,7 +6,14 @@
 // job.go (lanes, the layer loop), placer.go (pool placement), spill.go
 // (spill placement through the tier), batch.go (the batch's hashing on
 // several cores), lockstep.go (choosing the batch size, the packer),
-// hash.go and the kernels, resume.go, verify.go.
+// hash.go and the kernels, affinity.go (keeping hashing threads off the
+// CPUs that take the storage interrupts when there is room), resume.go,
+// verify.go.
+//
+// One sector's nodes form a chain (each node's first parent is the node
+// before), so its kernel (sha256HalvesNext) overlaps each node with the
+// next node's header block, the one part of a node that depends on no
+// label.
 //
 // With batches (Options.Batch, batch.go), one job labels k sectors
 // together: one walk of the parent cache and one set of parent addresses

@@ -175,6 +175,38 @@ func TestDefaultParentCacheDir(t *testing.T) {
 	require.Equal(t, "/nvme/parents", DefaultParentCacheDir(getenv))
 }
 
+// TestParentStreamRamp checks the first pass's chunks grow from
+// rampFirstNodes to the chunk size, 4x a chunk, and later passes read
+// whole chunks, every pass contiguous and equal to the table.
+func TestParentStreamRamp(t *testing.T) {
+	g, err := sdr.NewGraph(256<<10, sdr.Proofs()[5].PorepID(), sdr.APIVersion1_1)
+	require.NoError(t, err)
+	require.Equal(t, uint64(8192), g.Nodes())
+	table := sdr.ParentTable(g)
+	info, err := EnsureParentCache(context.Background(), g, t.TempDir(), ParentCacheOptions{})
+	require.NoError(t, err)
+	s, err := OpenParentStream(info.Path, g.Nodes(), 8192, 2)
+	require.NoError(t, err)
+	defer s.Close()
+	for pass, want := range [][]int{{1024, 4096, 3072}, {8192}, {8192}} {
+		var got []uint32
+		var sizes []int
+		for {
+			first, ps, err := s.Next()
+			if err == io.EOF {
+				break
+			}
+			require.NoError(t, err)
+			require.Equal(t, uint64(len(got)/sdr.Degree), first)
+			got = append(got, ps...)
+			sizes = append(sizes, len(ps)/sdr.Degree)
+		}
+		require.Equal(t, want, sizes, "pass %d", pass)
+		require.Equal(t, table, got, "pass %d", pass)
+		require.NoError(t, s.Rewind())
+	}
+}
+
 func TestParentStream(t *testing.T) {
 	g := proofGraph(t, "StackedDrg2KiBV1_1")
 	table := sdr.ParentTable(g)

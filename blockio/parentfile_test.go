@@ -189,21 +189,27 @@ func TestParentStreamRamp(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	for pass, want := range [][]int{{1024, 4096, 3072}, {8192}, {8192}} {
-		var got []uint32
-		var sizes []int
-		for {
-			first, ps, err := s.Next()
-			if err == io.EOF {
-				break
-			}
-			require.NoError(t, err)
-			require.Equal(t, uint64(len(got)/sdr.Degree), first)
-			got = append(got, ps...)
-			sizes = append(sizes, len(ps)/sdr.Degree)
-		}
+		got, sizes := readPass(t, s)
 		require.Equal(t, want, sizes, "pass %d", pass)
 		require.Equal(t, table, got, "pass %d", pass)
 		require.NoError(t, s.Rewind())
+	}
+}
+
+// readPass reads s to the end of its pass, checking that the chunks are
+// contiguous from node 0, and returns the parents and the chunks' sizes in
+// nodes.
+func readPass(t *testing.T, s *ParentStream) (parents []uint32, sizes []int) {
+	t.Helper()
+	for {
+		first, ps, err := s.Next()
+		if err == io.EOF {
+			return parents, sizes
+		}
+		require.NoError(t, err)
+		require.Equal(t, uint64(len(parents)/sdr.Degree), first)
+		parents = append(parents, ps...)
+		sizes = append(sizes, len(ps)/sdr.Degree)
 	}
 }
 
@@ -220,16 +226,7 @@ func TestParentStream(t *testing.T) {
 		require.NoError(t, s.Rewind())
 		require.Same(t, opened, s.cur)
 		for pass := range 3 {
-			var got []uint32
-			for {
-				first, ps, err := s.Next()
-				if err == io.EOF {
-					break
-				}
-				require.NoError(t, err)
-				require.Equal(t, uint64(len(got)/sdr.Degree), first)
-				got = append(got, ps...)
-			}
+			got, _ := readPass(t, s)
 			require.Equal(t, table, got, "chunk %d depth %d pass %d", tc.chunk, tc.depth, pass)
 			// The next pass is already being read: its first chunk comes
 			// without the caller asking.

@@ -137,17 +137,12 @@ func ProbeDevice(ctx context.Context, dir string, opts ProbeOptions) (DeviceSpee
 	if !st.IsDir() {
 		return fail(errors.New("not a directory"))
 	}
-	var sfs unix.Statfs_t
-	if err := unix.Statfs(dir, &sfs); err != nil {
-		return fail(fmt.Errorf("statfs: %w", err))
+	space, err := DirSpaceOf(dir)
+	if err != nil {
+		return fail(err)
 	}
-	ds.FSType, ds.InMemory = fsType(sfs.Type)
-	ds.FreeBytes = sfs.Bavail * uint64(sfs.Bsize)
-	var sst unix.Stat_t
-	if err := unix.Stat(dir, &sst); err != nil {
-		return fail(fmt.Errorf("stat: %w", err))
-	}
-	ds.Device = uint64(sst.Dev)
+	ds.Device, ds.FreeBytes = space.Device, space.FreeBytes
+	ds.FSType, ds.InMemory = space.FSType, space.InMemory
 	if ds.InMemory {
 		ds.Warnings = append(ds.Warnings, fmt.Sprintf("%s is on %s: its files live in DRAM, so spilling there saves no DRAM and these figures are memory speeds", dir, ds.FSType))
 	}
@@ -276,6 +271,34 @@ func (o ProbeOptions) withDefaults() ProbeOptions {
 		o.QueueDepth = DefaultProbeQueueDepth
 	}
 	return o
+}
+
+// DirSpace is where a directory's files go: its device and the space
+// free there.
+type DirSpace struct {
+	// Device is the directory's st_dev: directories with the same value
+	// share one device and its free space.
+	Device uint64
+	// FreeBytes is the space available to this user.
+	FreeBytes uint64
+	// FSType names the filesystem; InMemory is set for tmpfs and ramfs.
+	FSType   string
+	InMemory bool
+}
+
+// DirSpaceOf stats dir and its filesystem.
+func DirSpaceOf(dir string) (DirSpace, error) {
+	var sst unix.Stat_t
+	if err := unix.Stat(dir, &sst); err != nil {
+		return DirSpace{}, fmt.Errorf("stat: %w", err)
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(dir, &sfs); err != nil {
+		return DirSpace{}, fmt.Errorf("statfs: %w", err)
+	}
+	s := DirSpace{Device: uint64(sst.Dev), FreeBytes: sfs.Bavail * uint64(sfs.Bsize)}
+	s.FSType, s.InMemory = fsType(sfs.Type)
+	return s, nil
 }
 
 func fsType(magic int64) (name string, inMemory bool) {

@@ -16,7 +16,6 @@ import (
 	"github.com/pc1-tiered/pc1-tiered/labeler"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/pc1-tiered/pc1-tiered/tier"
-	"golang.org/x/sys/unix"
 )
 
 // benchShape is a sweep's default shape.
@@ -426,19 +425,15 @@ func checkBenchSpace(out string, spillDirs []string, d benchDisk) error {
 	var order []uint64
 	devices := map[uint64]*device{}
 	add := func(dir string, need uint64) error {
-		var st unix.Stat_t
-		if err := unix.Stat(dir, &st); err != nil {
+		space, err := tier.DirSpaceOf(dir)
+		if err != nil {
 			return fmt.Errorf("%s: %w", dir, err)
 		}
-		dev, ok := devices[st.Dev]
+		dev, ok := devices[space.Device]
 		if !ok {
-			var fs unix.Statfs_t
-			if err := unix.Statfs(dir, &fs); err != nil {
-				return fmt.Errorf("%s: %w", dir, err)
-			}
-			dev = &device{free: fs.Bavail * uint64(fs.Bsize)}
-			devices[st.Dev] = dev
-			order = append(order, st.Dev)
+			dev = &device{free: space.FreeBytes}
+			devices[space.Device] = dev
+			order = append(order, space.Device)
 		}
 		dev.dirs, dev.need = append(dev.dirs, dir), dev.need+need
 		return nil

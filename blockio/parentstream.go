@@ -83,11 +83,14 @@ func OpenParentStream(path string, nodes uint64, chunkNodes, depth int) (*Parent
 	for range depth + 1 {
 		s.free <- make([]uint32, chunkNodes*sdr.Degree)
 	}
-	s.cur = s.startPass(depth, false)
+	s.cur = s.startPass(false)
 	return s, nil
 }
 
-func (s *ParentStream) startPass(depth int, later bool) *streamPass {
+// startPass starts a pass reading depth chunks ahead: every buffer but the
+// one the caller holds.
+func (s *ParentStream) startPass(later bool) *streamPass {
+	depth := cap(s.free) - 1
 	p := &streamPass{ready: make(chan parentChunk, depth), stop: make(chan struct{}), done: make(chan struct{}), later: later}
 	go s.readLoop(p)
 	return p
@@ -166,7 +169,7 @@ func (s *ParentStream) endOfPass() {
 	<-s.cur.done
 	close(s.cur.ready)
 	if s.next == nil {
-		s.next = s.startPass(cap(s.cur.ready), true)
+		s.next = s.startPass(true)
 	}
 }
 
@@ -190,20 +193,18 @@ func (s *ParentStream) Rewind() error {
 	s.halt(s.cur)
 	s.cur, s.next = s.next, nil
 	if s.cur == nil {
-		s.cur = s.startPass(cap(s.free)-1, true)
+		s.cur = s.startPass(true)
 	}
 	s.consumed = false
 	return nil
 }
 
-// halt stops p's reader and collects its buffers back into free.
+// halt stops p's reader and collects its buffers back into free. Each
+// pass is halted once: Rewind replaces the pass it halts, Close ends the
+// stream.
 func (s *ParentStream) halt(p *streamPass) {
 	s.giveBack()
-	select {
-	case <-p.stop:
-	default:
-		close(p.stop)
-	}
+	close(p.stop)
 	<-p.done
 	for {
 		select {

@@ -99,10 +99,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	groups := groupSectors(starts, k)
 	// The most threads the run hashes on at once: a job's, or a batch's
 	// hashers (a batch alone takes every core, batches share them).
-	poolJobs := max(1, pcfg.Jobs)
-	threads := min(cap(r.cores), poolJobs)
+	threads := min(cap(r.cores), r.pool.Jobs())
 	if k > 1 {
-		threads = min(cap(r.cores), poolJobs*max(1, cap(r.cores)/poolJobs))
+		threads = min(cap(r.cores), r.pool.Jobs()*r.batchHashers())
 	}
 	r.affinity = newHashAffinity(threads)
 	res.HashCPUs = r.affinity.desc
@@ -239,6 +238,10 @@ func (r *run) commitLayer(js *jobState, layer int, files []*blockio.LayerFile) *
 	return c
 }
 
+// batchHashers is how many cores a batch may hash on: a batch alone on
+// the machine every core, batches that share it their share.
+func (r *run) batchHashers() int { return max(1, cap(r.cores)/r.pool.Jobs()) }
+
 // takeFiles takes the lanes' layer files, for their commit.
 func (js *jobState) takeFiles() []*blockio.LayerFile {
 	files := make([]*blockio.LayerFile, len(js.lanes))
@@ -344,10 +347,7 @@ func (r *run) job(ctx context.Context, idx int, members []int, results []SectorR
 		})
 	}
 	if len(js.lanes) > 1 {
-		// A batch alone on the machine hashes on every core; batches
-		// that share it, on their share.
-		hashers := max(1, cap(r.cores)/r.pool.Jobs())
-		if js.group, err = newBatchLabeler(js.lanes, r.shaNI, hashers, r.affinity); err != nil {
+		if js.group, err = newBatchLabeler(js.lanes, r.shaNI, r.batchHashers(), r.affinity); err != nil {
 			return err
 		}
 		defer js.group.close()

@@ -159,13 +159,21 @@ func newBatchLabeler(lanes []*lane, useSHANI bool, hashers int, affinity hashAff
 		g.hashers = append(g.hashers, bh)
 	}
 	if h > 1 {
-		g.sync = &chunkSync{parked: make([]atomic.Bool, h-1), exited: make(chan struct{}, h-1), jobWake: make(chan struct{}, 1)}
+		g.sync = newChunkSync(h - 1)
 		for i, bh := range g.hashers[1:] {
-			g.sync.wake = append(g.sync.wake, make(chan struct{}, 1))
 			go bh.serve(g.sync, i, affinity)
 		}
 	}
 	return g, nil
+}
+
+// newChunkSync makes the chunk hand-over of a job and helpers helpers.
+func newChunkSync(helpers int) *chunkSync {
+	cs := &chunkSync{parked: make([]atomic.Bool, helpers), exited: make(chan struct{}, helpers), jobWake: make(chan struct{}, 1)}
+	for range helpers {
+		cs.wake = append(cs.wake, make(chan struct{}, 1))
+	}
+	return cs
 }
 
 // cores is how many cores the batch hashes on.

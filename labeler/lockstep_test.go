@@ -754,10 +754,11 @@ func TestChunkSyncWaitFor(t *testing.T) {
 		{name: "three helpers, around the sleep", helpers: 3, late: 3 * spinBeforePark},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cs := &chunkSync{parked: make([]atomic.Bool, tc.helpers), jobWake: make(chan struct{}, 1)}
+			cs := newChunkSync(tc.helpers)
 			rng := rand.New(rand.NewPCG(5, uint64(tc.helpers)))
 			const chunks = 200
 			for c := uint64(1); c <= chunks; c++ {
+				require.False(t, cs.finished(c), "chunk %d before its helpers ran", c)
 				var wg sync.WaitGroup
 				for range tc.helpers {
 					d := time.Duration(rng.Int64N(int64(tc.late)))

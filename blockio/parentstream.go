@@ -35,13 +35,13 @@ type ParentStream struct {
 }
 
 // streamPass is one front-to-back read: its reader sends the filled
-// buffers on ready in node order. later is set on every pass but the
-// first (their buffers have been filled before).
+// buffers on ready in node order. ramp is set on the first pass, whose
+// buffers are fresh (readLoop).
 type streamPass struct {
 	ready chan parentChunk
 	stop  chan struct{}
 	done  chan struct{}
-	later bool
+	ramp  bool
 }
 
 // rampFirstNodes is the first chunk of the first pass: 56 KiB.
@@ -83,15 +83,15 @@ func OpenParentStream(path string, nodes uint64, chunkNodes, depth int) (*Parent
 	for range depth + 1 {
 		s.free <- make([]uint32, chunkNodes*sdr.Degree)
 	}
-	s.cur = s.startPass(false)
+	s.cur = s.startPass(true)
 	return s, nil
 }
 
 // startPass starts a pass reading depth chunks ahead: every buffer but the
 // one the caller holds.
-func (s *ParentStream) startPass(later bool) *streamPass {
+func (s *ParentStream) startPass(ramp bool) *streamPass {
 	depth := cap(s.free) - 1
-	p := &streamPass{ready: make(chan parentChunk, depth), stop: make(chan struct{}), done: make(chan struct{}), later: later}
+	p := &streamPass{ready: make(chan parentChunk, depth), stop: make(chan struct{}), done: make(chan struct{}), ramp: ramp}
 	go s.readLoop(p)
 	return p
 }
@@ -106,7 +106,6 @@ func (s *ParentStream) readLoop(p *streamPass) {
 	// every 4 KiB (5-7 ms for a 1.75 MiB chunk on the development VM, a
 	// wait at the start of the seal); a short first chunk is ready at
 	// once, and each next one is read while the one before is hashed.
-	ramp := !p.later
 	for first, n := uint64(0), uint64(0); first < s.nodes; first += n {
 		var buf []uint32
 		select {
@@ -115,7 +114,7 @@ func (s *ParentStream) readLoop(p *streamPass) {
 			return
 		}
 		n = min(s.chunkNodes, s.nodes-first)
-		if ramp {
+		if p.ramp {
 			n = min(n, max(rampFirstNodes, 4*first))
 		}
 		buf = buf[:n*sdr.Degree]
@@ -169,7 +168,7 @@ func (s *ParentStream) endOfPass() {
 	<-s.cur.done
 	close(s.cur.ready)
 	if s.next == nil {
-		s.next = s.startPass(true)
+		s.next = s.startPass(false)
 	}
 }
 
@@ -193,7 +192,7 @@ func (s *ParentStream) Rewind() error {
 	s.halt(s.cur)
 	s.cur, s.next = s.next, nil
 	if s.cur == nil {
-		s.cur = s.startPass(true)
+		s.cur = s.startPass(false)
 	}
 	s.consumed = false
 	return nil

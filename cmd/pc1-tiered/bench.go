@@ -14,6 +14,7 @@ import (
 	"github.com/pc1-tiered/pc1-tiered/bench"
 	"github.com/pc1-tiered/pc1-tiered/blockio"
 	"github.com/pc1-tiered/pc1-tiered/labeler"
+	"github.com/pc1-tiered/pc1-tiered/measure"
 	"github.com/pc1-tiered/pc1-tiered/sdr"
 	"github.com/pc1-tiered/pc1-tiered/tier"
 )
@@ -198,6 +199,11 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		*sectors, humanize.IBytes(spec.graph.SectorSize()), *layers, base.Jobs(), len(points), *out)
 	if *batch > 0 {
 		fmt.Fprintf(e.stderr, "bench: then one batch of %d sectors, %d points, spill files in %s\n", *batch, total-len(points), strings.Join(spillDirs, ", "))
+	}
+	// A bench's per-core figures depend on what a parent read costs, and
+	// on a virtual machine huge pages may not cut it (measure.PageWalk).
+	if pw, err := measure.MeasurePageWalk(3); err == nil {
+		fmt.Fprintf(e.stderr, "bench: memory: %s\n", pw)
 	}
 	var all []bench.SweepPoint
 	done := 0

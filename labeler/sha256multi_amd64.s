@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "sha256state_amd64.h"
 
 // k independent SHA-256 streams on the SHA extensions (SHA-NI), k = 1..4:
 // the labels of k sectors at the same node. One stream is bound by the
@@ -121,16 +122,7 @@
 	SCHED_STEP(X12, X9, X10, X11, o+48, o+48)
 
 // Stream state (ABEF, CDGH) back to a..d, e..h, big-endian, to 0..31(AX).
-#define STORE_DIGEST(abef, cdgh) \
-	MOVO abef, X13 \
-	PUNPCKLQDQ cdgh, abef \
-	PUNPCKHQDQ X13, cdgh \
-	PSHUFD $0xb1, abef, abef \
-	PSHUFD $0x1b, cdgh, cdgh \
-	PSHUFB X15, cdgh \
-	PSHUFB X15, abef \
-	MOVOU cdgh, 0(AX) \
-	MOVOU abef, 16(AX)
+#define STORE_DIGEST(abef, cdgh) STORE_STATE(abef, cdgh, X13, X15, AX)
 
 // Four rounds of the one stream, W+K from group off of its slot.
 #define ROUNDS1(off) \
@@ -147,13 +139,7 @@ TEXT ·sha256Multi1(SB), 0, $2704-16
 
 	// Every stream starts from the initial hash value, shuffled into the
 	// ABEF / CDGH layout.
-	MOVOU ·sha256IV+0(SB), X1
-	MOVOU ·sha256IV+16(SB), X2
-	MOVO X1, X13
-	PUNPCKLQDQ X2, X1
-	PUNPCKHQDQ X13, X2
-	PSHUFD $0x1b, X1, X1
-	PSHUFD $0xb1, X2, X2
+	IV_SHUFFLED(X1, X2, X13)
 
 	// Distinct block 0 (the first block hashed) of every stream, before
 	// any round: DI walks the slots, R9 counts the streams.
@@ -273,13 +259,7 @@ TEXT ·sha256Multi2(SB), 0, $5264-16
 
 	// Every stream starts from the initial hash value, shuffled into the
 	// ABEF / CDGH layout.
-	MOVOU ·sha256IV+0(SB), X1
-	MOVOU ·sha256IV+16(SB), X2
-	MOVO X1, X13
-	PUNPCKLQDQ X2, X1
-	PUNPCKHQDQ X13, X2
-	PSHUFD $0x1b, X1, X1
-	PSHUFD $0xb1, X2, X2
+	IV_SHUFFLED(X1, X2, X13)
 	MOVO X1, X3
 	MOVO X2, X4
 
@@ -433,13 +413,7 @@ TEXT ·sha256Multi3(SB), 0, $7824-16
 
 	// Every stream starts from the initial hash value, shuffled into the
 	// ABEF / CDGH layout.
-	MOVOU ·sha256IV+0(SB), X1
-	MOVOU ·sha256IV+16(SB), X2
-	MOVO X1, X13
-	PUNPCKLQDQ X2, X1
-	PUNPCKHQDQ X13, X2
-	PSHUFD $0x1b, X1, X1
-	PSHUFD $0xb1, X2, X2
+	IV_SHUFFLED(X1, X2, X13)
 	MOVO X1, X3
 	MOVO X2, X4
 	MOVO X1, X5
@@ -627,13 +601,7 @@ TEXT ·sha256Multi4(SB), 0, $10384-16
 
 	// Every stream starts from the initial hash value, shuffled into the
 	// ABEF / CDGH layout.
-	MOVOU ·sha256IV+0(SB), X1
-	MOVOU ·sha256IV+16(SB), X2
-	MOVO X1, X13
-	PUNPCKLQDQ X2, X1
-	PUNPCKHQDQ X13, X2
-	PSHUFD $0x1b, X1, X1
-	PSHUFD $0xb1, X2, X2
+	IV_SHUFFLED(X1, X2, X13)
 	MOVO X1, X3
 	MOVO X2, X4
 	MOVO X1, X5

@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "sha256state_amd64.h"
 
 // One SHA-256 stream on the SHA extensions (SHA-NI), reading each 64-byte
 // block from two 32-byte halves anywhere in memory: a node's message is
@@ -122,27 +123,7 @@ prefetchloop: \
 prefetched:
 
 // The state back to a..d, e..h, then big-endian bytes to out (DX).
-#define STORE_OUT \
-	MOVO X1, X7 \
-	PUNPCKLQDQ X2, X1 \
-	PUNPCKHQDQ X7, X2 \
-	PSHUFD $0xb1, X1, X1 \
-	PSHUFD $0x1b, X2, X2 \
-	PSHUFB X8, X2 \
-	PSHUFB X8, X1 \
-	MOVOU X2, 0(DX) \
-	MOVOU X1, 16(DX)
-
-// The initial hash value in SHA256RNDS2's ABEF / CDGH layout, into abef
-// and cdgh (tmp is scratch).
-#define IV_SHUFFLED(abef, cdgh, tmp) \
-	MOVOU ·sha256IV+0(SB), abef \
-	MOVOU ·sha256IV+16(SB), cdgh \
-	MOVO abef, tmp \
-	PUNPCKLQDQ cdgh, abef \
-	PUNPCKHQDQ tmp, cdgh \
-	PSHUFD $0x1b, abef, abef \
-	PSHUFD $0xb1, cdgh, cdgh
+#define STORE_OUT STORE_STATE(X1, X2, X7, X8, DX)
 
 // func sha256Halves(out *[32]byte, halves *uintptr, order *uint8, blocks int, prefetch *uintptr, nprefetch int)
 //

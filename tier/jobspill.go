@@ -117,6 +117,8 @@ type JobSpill struct {
 	acks     chan struct{}
 	nWritten int
 	blocks   int
+	// layer is the layer being written (0 before the first StartLayer).
+	layer int
 
 	// A batch's: its spill files' layout, the block mover and writer, and
 	// the two layers' spill files.
@@ -198,7 +200,7 @@ func (s *JobSpill) StartLayer(layer int, path string, blocks, start int, cur Lay
 	}
 	s.cur = cur
 	s.acks = make(chan struct{}, blocks)
-	s.nWritten, s.blocks = 0, blocks
+	s.nWritten, s.blocks, s.layer = 0, blocks, layer
 	s.ring = s.winSlots
 	if layer == 1 {
 		s.ring = append(append([][]byte(nil), s.expSlots...), s.winSlots...)
@@ -221,14 +223,31 @@ func (s *JobSpill) prevPages() layerPages {
 
 // SpillBlock hands a batch's block b of the current layer, whose labels
 // are final, to the spill writer; it is acked (Written's count) once on
-// the device. A single-sector job's layer file writer acks instead.
+// the device. A single-sector job's layer file writer acks instead. A
+// block that stays in its expander slot into the next layer (keptInPlace)
+// is never read from the spill file: it is acked in its turn, unwritten.
 func (s *JobSpill) SpillBlock(b int) {
 	if !s.batch() {
+		return
+	}
+	if s.keptInPlace(b) {
+		s.writer.jobs <- spillWrite{sf: s.curSpill, b: b, ack: s.Written()}
 		return
 	}
 	s.writer.jobs <- spillWrite{sf: s.curSpill, b: b, block: s.ring[b%len(s.ring)], ack: s.Written()}
 	s.cfg.Counters.SpillWrites.Add(1)
 	s.cfg.Counters.SpillWriteBytes.Add(s.layout.PagesPerBlock() * PageSize)
+}
+
+// keptInPlace reports whether block b of the layer being written is
+// still in DRAM when the layer ends, in the expander slot the next layer
+// keeps it in: in layer 1 the ring starts with the expander slots, so
+// block b < Plan.Expander sits in expSlots[b], and stays there unless a
+// later block of the ring's cycle takes the slot. Where DRAM holds a whole
+// layer 1 (1.1 x S per sector, say), that spares writing layer 1 to the
+// spill files and reading it back at its end.
+func (s *JobSpill) keptInPlace(b int) bool {
+	return s.layer == 1 && b < len(s.expSlots) && b+len(s.ring) >= s.blocks
 }
 
 // PlaceBlock puts block b of the current layer in the ring slot of block
@@ -352,6 +371,10 @@ func (s *JobSpill) promoteBatch(ctx context.Context, next LayerView) error {
 			next.SetCold(b, s.cold)
 			continue
 		}
+		if s.keptInPlace(b) {
+			next.SetBlock(b, s.expSlots[b])
+			continue
+		}
 		if err := s.bio.read(s.prevSpill, b, s.expSlots[b]); err != nil {
 			return fmt.Errorf("spill file for layer %d, block %d: %w", s.prevSpill.layer, b, err)
 		}
@@ -426,6 +449,10 @@ func (s *JobSpill) promote(ctx context.Context, next LayerView) error {
 			continue
 		}
 		slot := s.expSlots[b]
+		if s.keptInPlace(b) {
+			next.SetBlock(b, slot)
+			continue
+		}
 		if err := f.ReadAt(slot, int64(uint64(b)*s.cfg.BlockSize)); err != nil {
 			return err
 		}

@@ -385,6 +385,8 @@ type spillWriter struct {
 	errc chan error
 }
 
+// spillWrite is block b for the spill files sf; a nil block is acked in
+// its turn without being written.
 type spillWrite struct {
 	sf    *spillFiles
 	b     int
@@ -402,7 +404,7 @@ func (w *spillWriter) run() {
 	defer close(w.done)
 	failed := false
 	for j := range w.jobs {
-		if !failed {
+		if !failed && j.block != nil {
 			if err := w.io.write(j.sf, j.b, j.block); err != nil {
 				failed = true
 				w.errc <- fmt.Errorf("spill file for layer %d, block %d: %w", j.sf.layer, j.b, err)

@@ -7,8 +7,11 @@
 // the host.
 //
 // /proc is read through github.com/prometheus/procfs, already in the module
-// graph through the Prometheus client; the one field procfs does not parse
-// (AnonHugePages of smaps_rollup) is read by hand.
+// graph through the Prometheus client, but for two reads done by hand: the
+// one field procfs does not parse (AnonHugePages of smaps_rollup), and the
+// three fields of /proc/self/status the MemSampler reads every 20 ms of a
+// seal (one open file, one buffer, no allocation: 6.5 us a read against
+// procfs's 48 us and 126 allocations, BenchmarkReadStatus).
 //
 // # Costs
 //

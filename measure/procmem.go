@@ -2,6 +2,8 @@ package measure
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -35,15 +37,100 @@ type MemPeaks struct {
 
 // ReadProcStatus returns the process's current VmHWM, RssAnon and RssFile.
 func ReadProcStatus() (MemPeaks, error) {
-	p, err := procfs.Self()
+	r, err := openStatusReader()
 	if err != nil {
 		return MemPeaks{}, err
 	}
-	st, err := p.NewStatus()
+	defer r.close()
+	return r.read()
+}
+
+// statusReader reads VmHWM, RssAnon and RssFile from /proc/self/status
+// through one open file and one buffer: the sampler reads it every 20 ms
+// for a whole seal, and procfs's parse of every field (a fresh open, a
+// map and strings for ~55 lines) cost about 1% of a two-core seal's CPU.
+type statusReader struct {
+	f   *os.File
+	buf []byte
+}
+
+func openStatusReader() (*statusReader, error) {
+	f, err := os.Open("/proc/self/status")
 	if err != nil {
-		return MemPeaks{}, fmt.Errorf("/proc/self/status: %w", err)
+		return nil, err
 	}
-	return MemPeaks{VmHWM: st.VmHWM, RssAnon: st.RssAnon, RssFile: st.RssFile}, nil
+	return &statusReader{f: f, buf: make([]byte, 4096)}, nil
+}
+
+// read re-reads the file from its start (the kernel renders it afresh at
+// each read from offset 0).
+func (r *statusReader) read() (MemPeaks, error) {
+	for {
+		n, err := r.f.ReadAt(r.buf, 0)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return MemPeaks{}, fmt.Errorf("/proc/self/status: %w", err)
+		}
+		if n == len(r.buf) { // it may have been cut short: read it whole
+			r.buf = make([]byte, 2*len(r.buf))
+			continue
+		}
+		return parseStatus(r.buf[:n])
+	}
+}
+
+func (r *statusReader) close() { r.f.Close() }
+
+// parseStatus takes VmHWM, RssAnon and RssFile (in kB) out of the text of
+// /proc/PID/status without allocating.
+func parseStatus(b []byte) (MemPeaks, error) {
+	var m MemPeaks
+	found := 0
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		var dst *uint64
+		switch {
+		case bytes.HasPrefix(line, []byte("VmHWM:")):
+			dst = &m.VmHWM
+		case bytes.HasPrefix(line, []byte("RssAnon:")):
+			dst = &m.RssAnon
+		case bytes.HasPrefix(line, []byte("RssFile:")):
+			dst = &m.RssFile
+		default:
+			continue
+		}
+		v, ok := parseKBBytes(line[bytes.IndexByte(line, ':')+1:])
+		if !ok {
+			return MemPeaks{}, fmt.Errorf("/proc/self/status: unexpected line %q", line)
+		}
+		*dst = v
+		found++
+	}
+	if found != 3 {
+		return MemPeaks{}, errors.New("/proc/self/status: no VmHWM, RssAnon or RssFile line")
+	}
+	return m, nil
+}
+
+// parseKBBytes reads "   123456 kB" as bytes.
+func parseKBBytes(b []byte) (uint64, bool) {
+	b = bytes.TrimSpace(b)
+	digits, ok := bytes.CutSuffix(b, []byte(" kB"))
+	if !ok || len(digits) == 0 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n << 10, true
 }
 
 // AnonHugePages returns how much of the process's anonymous memory is
@@ -131,7 +218,10 @@ type MemSampler struct {
 	mu    sync.Mutex
 	peak  MemPeaks
 	files func() []string
-	n     int // samples taken
+	// status is /proc/self/status, kept open; nil if it could not be
+	// opened (no samples then).
+	status *statusReader
+	n      int // samples taken
 	// cached is the files' page cache at the last scan; the next scan is
 	// due at nextScan. mincore costs time in proportion to the files' size
 	// (about 60 ms per 32 GiB), so scans are spaced ten times their own
@@ -145,6 +235,7 @@ type MemSampler struct {
 // and spill files); it is called at each sample.
 func StartMemSampler(every time.Duration, files func() []string) *MemSampler {
 	s := &MemSampler{stop: make(chan struct{}), files: files}
+	s.status, _ = openStatusReader()
 	s.sample()
 	s.wg.Go(func() {
 		t := time.NewTicker(every)
@@ -162,7 +253,10 @@ func StartMemSampler(every time.Duration, files func() []string) *MemSampler {
 }
 
 func (s *MemSampler) sample() {
-	m, err := ReadProcStatus()
+	if s.status == nil {
+		return
+	}
+	m, err := s.status.read()
 	if err != nil {
 		return
 	}
@@ -240,6 +334,9 @@ func (s *MemSampler) Stop() MemPeaks {
 	close(s.stop)
 	s.wg.Wait()
 	s.sample()
+	if s.status != nil {
+		s.status.close()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.peak
